@@ -358,18 +358,29 @@ export class IpmiSession extends EventEmitter implements SolHost {
   private async chooseCipherSuite(): Promise<CipherSuite> {
     const fallback = cipherSuiteById(3)!;
     const records: Buffer[] = [];
+    // ipmi_sim answers this only as an IPMI v1.5 packet, other BMCs only as an RMCP+ pre-session packet: ask
+    // the first way, once; on no answer, the second way, once; then fall back to suite 3.
+    let format: 'v1.5' | 'v2.0' | undefined;
+    for (const candidate of ['v1.5', 'v2.0'] as const) {
+      try {
+        const rsp = await this.preSessionRequest(candidate, Cmd.GET_CHANNEL_CIPHER_SUITES, encodeGetChannelCipherSuites(0), 0);
+        format = candidate;
+        if (rsp.completionCode === 0 && rsp.data.length >= 1) records.push(rsp.data.subarray(1));
+        break;
+      } catch (err) {
+        if (!(err instanceof IpmiError) || err.code !== 'IPMI_ERR_TIMEOUT') throw err;
+      }
+    }
     try {
-      for (let index = 0; index < MAX_CIPHER_SUITE_LIST_CALLS; index++) {
-        const rsp = await this.preSessionRequest('v2.0', Cmd.GET_CHANNEL_CIPHER_SUITES, encodeGetChannelCipherSuites(index));
+      for (let index = 1; format && records.length === index && records[index - 1]!.length === 16 && index < MAX_CIPHER_SUITE_LIST_CALLS; index++) {
+        const rsp = await this.preSessionRequest(format, Cmd.GET_CHANNEL_CIPHER_SUITES, encodeGetChannelCipherSuites(index));
         if (rsp.completionCode !== 0 || rsp.data.length < 1) break;
-        const chunk = rsp.data.subarray(1);
-        records.push(chunk);
-        if (chunk.length < 16) break;
+        records.push(rsp.data.subarray(1));
       }
     } catch (err) {
       if (!(err instanceof IpmiError) || err.code !== 'IPMI_ERR_TIMEOUT') throw err;
-      debug('%s: Get Channel Cipher Suites got no answer, trying suite 3', this.opts.host);
     }
+    if (!format) debug('%s: Get Channel Cipher Suites got no answer, trying suite 3', this.opts.host);
     const offered = parseCipherSuiteRecords(Buffer.concat(records))
       .map((r) => cipherSuiteByAlgorithms(r.auth, r.integrity[0] ?? -1, r.confidentiality[0] ?? -1))
       .filter((s): s is CipherSuite => s !== undefined);
@@ -520,12 +531,12 @@ export class IpmiSession extends EventEmitter implements SolHost {
   }
 
   /** An IPMI request before the session exists (session ID 0), retried. */
-  private async preSessionRequest(format: 'v1.5' | 'v2.0', cmd: number, data: Buffer): Promise<IpmiResponse> {
+  private async preSessionRequest(format: 'v1.5' | 'v2.0', cmd: number, data: Buffer, retries = this.opts.retries): Promise<IpmiResponse> {
     const rqSeq = this.nextRqSeq();
     const msg = encodeRequest({ netFn: NetFn.APP, cmd, rqSeq, data });
     const datagram = format === 'v1.5' ? encodeV15({ payload: msg }) : encodeV20({ payloadType: PayloadType.IPMI, sessionId: 0, sequence: 0, payload: msg });
     const match = (m: Inbound) => (m.kind === 'ipmi' && m.rsp.rqSeq === rqSeq && m.rsp.cmd === cmd && m.rsp.netFn === (NetFn.APP | 1) ? m.rsp : undefined);
-    for (let attempt = 0; attempt <= this.opts.retries; attempt++) {
+    for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) this.stats.retransmits++;
       try {
         return await this.await(match, this.opts.timeoutMs, () => this.sendRaw(datagram, this.opts.port));
