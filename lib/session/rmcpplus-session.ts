@@ -62,6 +62,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { normalizeAddress, UdpTransport, type TransportEndpoint } from '../transport/udp-transport.js';
 import type { IpmiCommand, IpmiCommandResponse, SolHost } from '../sol/sol-host.js';
 import { resolveSessionOptions, type IpmiSessionOptions, type ResolvedSessionOptions } from './options.js';
+import { activateSol, deactivateSol, type ActivateSolOptions } from '../sol/activate.js';
+import type { SolStream } from '../sol/sol-stream.js';
+
+export type { IpmiSessionOptions } from './options.js';
 
 const debug = createDebug('ipmi:session');
 
@@ -603,6 +607,16 @@ export class IpmiSession extends EventEmitter implements SolHost {
       });
     }
     return decodeDeviceId(rsp.data);
+  }
+
+  /** Activate the SOL payload (section 24.1) on this session: a Duplex to and from the host's serial port. */
+  activateSol(options: ActivateSolOptions = {}): Promise<SolStream> {
+    return activateSol(this, options);
+  }
+
+  /** Deactivate SOL instance `instance` (section 24.2); resolves true if it was active, false if it already was not. */
+  deactivateSol(instance = 1): Promise<boolean> {
+    return deactivateSol(this, instance);
   }
 
   private nextRqSeq(): number {

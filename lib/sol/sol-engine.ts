@@ -1,0 +1,573 @@
+/**
+ * SolEngine: the SOL character protocol of IPMI 2.0 sections 15.9-15.11, as a pure state machine.
+ * No timers and no I/O: it is driven by `receive(payload, now)`, `write(chars, now)`, `poll(now)` and emits
+ * SOL payloads (4-byte SOL header + characters) through the injected `send`. The stream owns the one timer,
+ * armed at `nextDeadline()`.
+ *
+ * Wire layout of every SOL payload (section 15.9, tables 15-2 and 15-3):
+ *   [0] packet sequence number, bits 3:0; 0 = ACK/NACK-only packet, data packets run 1..15 and wrap to 1
+ *   [1] ACK/NACK sequence number, bits 3:0; 0 = this packet acknowledges nothing
+ *   [2] accepted character count (of the packet being acknowledged)
+ *   [3] console -> BMC operation bits / BMC -> console status bits
+ *   [4..] characters (at most 255: the accepted count is one byte)
+ *
+ * Design decisions (each one documented where it is implemented):
+ * - Sender: stop-and-wait, one unacknowledged packet at a time (section 15.10). A retransmission repeats the
+ *   identical SOL bytes every `retransmitIntervalMs`, `maxRetransmits` times, then IPMI_ERR_SOL_TIMEOUT.
+ *   A partial ACK (accepted < sent) leaves the rest at the head of the queue; it goes out as a NEW packet
+ *   with the next sequence number (a BMC that deduplicates on sequence numbers would drop a same-numbered
+ *   resend).
+ * - Sequence priming (the ipmi_sim first-packet quirk): see `SOL_PRIME_SEQUENCE`.
+ * - ACKs are always sent as ACK-only packets (sequence 0), never piggy-backed on our data packets: a data
+ *   packet is retransmitted with identical bytes, and a piggy-backed ACK would be replayed with it; after
+ *   the BMC's sequence numbers wrap (15 packets) such a stale ACK could acknowledge a packet we never saw.
+ * - Inbound backpressure: the consumer grants a character credit (`setInboundCredit`). With no credit a data
+ *   packet is held (bounded: SOL_MAX_HELD_PACKETS) and left unacknowledged (`inboundPause: 'silent'`, the
+ *   default) or NACKed (`'nack'`); when credit returns, held packets are delivered and ACKed. See
+ *   `InboundPausePolicy` for why silence is the default.
+ */
+import { IpmiError } from '../errors.js';
+import {
+  decodeSolPacket,
+  encodeSolPacket,
+  nextSolSequence,
+  SOL_HEADER_LENGTH,
+  SOL_MAX_CHARACTERS,
+  SOL_MAX_SEQUENCE,
+  SolOperation,
+  SolStatus,
+} from '../codec/sol-payload.js';
+
+/** Default time between retransmissions of an unacknowledged SOL packet (FreeIPMI's default is 500 ms). */
+export const DEFAULT_SOL_RETRANSMIT_INTERVAL_MS = 500;
+/** Default retransmissions of one SOL packet before IPMI_ERR_SOL_TIMEOUT (FreeIPMI's default is 10). */
+export const DEFAULT_SOL_MAX_RETRANSMITS = 10;
+/**
+ * Sequence number of the priming packet. A new engine first sends a packet with this sequence number and
+ * no characters, and waits for its ACK (at most SOL_PRIME_MAX_SENDS transmissions) before any data;
+ * data then starts at 1.
+ *
+ * Why: ipmi_sim (OpenIPMI lanserv/sol.c) treats an inbound packet as a duplicate when its sequence number
+ * equals the last one it accepted, and that state survives deactivation and new sessions. A new client's
+ * first data packet (sequence 1) is dropped and ACKed with the previous session's count whenever the
+ * previous session's last packet was also 1: the ACK looks normal, so no ACK-based rule can detect it.
+ * A zero-character packet is harmless on every BMC we know (FreeIPMI sends its breaks that way; OpenIPMI's
+ * own client sends exactly such a test packet with sequence 15 after activation) and, duplicate or not, it
+ * leaves ipmi_sim's "last accepted" at 15, so our first data packet (1) can never collide.
+ * Waiting for its ACK keeps a reordered datagram from arriving after data 1. If the BMC never ACKs an empty
+ * packet we go on after SOL_PRIME_MAX_SENDS intervals and remember it (see `emptyPacketsAcked`).
+ */
+export const SOL_PRIME_SEQUENCE = SOL_MAX_SEQUENCE;
+/** Transmissions of the priming packet before we go on without its ACK. */
+export const SOL_PRIME_MAX_SENDS = 2;
+/** Inbound data packets held (unacknowledged) while the consumer gives no credit: at most 4 x 255 bytes. */
+export const SOL_MAX_HELD_PACKETS = 4;
+
+/**
+ * Vendor quirks absorbed as data (after FreeIPMI libipmiconsole's workaround flags). Each one is used.
+ */
+export interface SolWorkarounds {
+  /**
+   * FreeIPMI "solpayloadsize": ignore the payload sizes of the Activate Payload response and send
+   * SOL_FALLBACK_CHARACTERS characters a packet (used by activateSol).
+   */
+  ignoreSolPayloadSize?: boolean;
+  /** Do not send the priming packet (SOL_PRIME_SEQUENCE) for BMCs that choke on an empty data packet. */
+  skipSequencePrime?: boolean;
+  /**
+   * An ACK without the NACK bit and with accepted count 0 acknowledges the whole packet (OpenIPMI's client
+   * notes some Intel BMCs do this). Without it, such an ACK means "nothing taken": the characters are
+   * resent as a new packet after one retransmit interval.
+   */
+  zeroAcceptedMeansAll?: boolean;
+}
+
+/**
+ * What to answer a BMC data packet when the consumer has no room (section 15.9, table 15-2 byte 4 bit 6).
+ * - 'silent' (default): do not ACK; the BMC retransmits it (every BMC implements retransmission, it is how
+ *   lost packets are recovered) and it is ACKed as soon as the consumer has room. ipmi_sim answers a console
+ *   NACK by advancing its sequence number and waiting, with its retry timer stopped, for an ACK of a sequence
+ *   number it has not sent yet: a NACK stalls its output forever. Silence costs data only if the consumer
+ *   stalls longer than the BMC's own retry budget (ipmi_sim: ~5 s), and even then the held copy is delivered.
+ * - 'nack': ACK with accepted count 0 and the NACK bit; the spec's way to ask the BMC to hold its data.
+ *   On resume the held packet is delivered and ACKed without the NACK bit.
+ */
+export type InboundPausePolicy = 'silent' | 'nack';
+
+export interface SolStats {
+  packetsSent: number; // every SOL payload we sent, retransmissions and ACK-only packets included
+  packetsReceived: number; // well-formed SOL payloads from the BMC
+  retransmits: number; // identical resends of an unacknowledged packet
+  duplicatesDropped: number; // BMC packets with the sequence number we had already accepted
+  nacksSent: number;
+  nacksReceived: number; // BMC packets with the NACK bit
+  bytesIn: number; // characters delivered to the consumer
+  bytesOut: number; // characters the BMC acknowledged
+  breaksSent: number;
+  breaksReceived: number; // status bit 0x04, break detected on the serial line
+  overruns: number; // status bit 0x08, the BMC lost characters from the serial port
+  malformed: number; // SOL payloads we could not use (too short, >255 characters, data on sequence 0)
+  unexpectedAcks: number; // ACKs for a sequence number that is not outstanding (ignored)
+  heldDropped: number; // characters of held packets dropped because SOL_MAX_HELD_PACKETS were held
+}
+
+export interface SolEngineOptions {
+  /** Emit one SOL payload (header + characters). */
+  send(payload: Buffer): void;
+  /** Characters per packet: min(255, BMC inbound payload size - 4); clamped to 1..255. */
+  maxOutboundChars: number;
+  retransmitIntervalMs?: number;
+  maxRetransmits?: number;
+  inboundPause?: InboundPausePolicy;
+  workarounds?: SolWorkarounds;
+  /** Initial inbound credit in characters (default: unlimited until the consumer sets one). */
+  inboundCredit?: number;
+  /** Characters from the BMC, in order, never more than the credit. */
+  onData?(chars: Buffer): void;
+  /** `count` more characters of what was written were acknowledged by the BMC (in order). */
+  onAcked?(count: number): void;
+  /** The BMC reported a break on the serial line (status bit 0x04). */
+  onBreak?(): void;
+  /** The engine ended because of the BMC (deactivated) or a timeout. Not called for close(). */
+  onEnd?(reason: IpmiError): void;
+}
+
+type QueueItem = { kind: 'data'; buf: Buffer } | { kind: 'op'; flags: number; done: (err?: IpmiError) => void };
+
+interface Outstanding {
+  kind: 'prime' | 'data' | 'op';
+  seq: number;
+  payload: Buffer; // retransmitted as is
+  chars: number;
+  sends: number;
+  lastSentAt: number;
+}
+
+export class SolEngine {
+  readonly stats: SolStats = {
+    packetsSent: 0,
+    packetsReceived: 0,
+    retransmits: 0,
+    duplicatesDropped: 0,
+    nacksSent: 0,
+    nacksReceived: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    breaksSent: 0,
+    breaksReceived: 0,
+    overruns: 0,
+    malformed: 0,
+    unexpectedAcks: 0,
+    heldDropped: 0,
+  };
+  /** false once a priming packet went unanswered: this BMC does not ACK packets without characters. */
+  emptyPacketsAcked: boolean | undefined;
+  /** Last status bit 0x20: the BMC cannot move characters to/from the serial controller right now. */
+  transferUnavailable = false;
+
+  private readonly opts: SolEngineOptions;
+  private readonly maxChars: number;
+  private readonly interval: number;
+  private readonly maxRetransmits: number;
+  private readonly workarounds: SolWorkarounds;
+  private readonly pausePolicy: InboundPausePolicy;
+
+  private started = false;
+  private ended = false;
+  private txSeq = SOL_PRIME_SEQUENCE; // last sequence number used; the first data packet is 1
+  private outstanding: Outstanding | undefined;
+  private readonly queue: QueueItem[] = [];
+  private headOffset = 0; // characters of queue[0] already acknowledged
+  private queuedChars = 0;
+  private remoteBusyUntil = 0; // BMC NACKed / not ready: hold data until a non-NACK packet or this time
+  private remoteBusy = false;
+  private zeroAckUntil = 0; // ACK with count 0: resend no earlier than this
+  private zeroAckStreak = 0;
+
+  private lastInSeq = 0; // sequence number of the last BMC packet we accepted (0 = none yet)
+  private lastInAccepted = 0; // characters of it we took
+  private credit: number;
+  private readonly held: { seq: number; data: Buffer }[] = [];
+
+  constructor(options: SolEngineOptions) {
+    this.opts = options;
+    this.maxChars = Math.max(1, Math.min(SOL_MAX_CHARACTERS, Math.floor(options.maxOutboundChars) || 1));
+    this.interval = options.retransmitIntervalMs ?? DEFAULT_SOL_RETRANSMIT_INTERVAL_MS;
+    this.maxRetransmits = options.maxRetransmits ?? DEFAULT_SOL_MAX_RETRANSMITS;
+    this.workarounds = options.workarounds ?? {};
+    this.pausePolicy = options.inboundPause ?? 'silent';
+    this.credit = options.inboundCredit ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Characters written and not yet acknowledged by the BMC. */
+  get pendingChars(): number {
+    return this.queuedChars;
+  }
+
+  /** No characters or operations waiting and nothing unacknowledged (the priming packet excepted). */
+  get idle(): boolean {
+    return this.queue.length === 0 && (this.outstanding === undefined || this.outstanding.kind === 'prime');
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  get heldPackets(): number {
+    return this.held.length;
+  }
+
+  /** Begin: sends the priming packet (unless workarounds.skipSequencePrime), then anything queued. */
+  start(now: number): void {
+    if (this.started || this.ended) return;
+    this.started = true;
+    if (!this.workarounds.skipSequencePrime) {
+      // Zero characters, sequence 15, no operation bits: see SOL_PRIME_SEQUENCE.
+      const payload = encodeSolPacket({ sequence: SOL_PRIME_SEQUENCE, ackSequence: 0, acceptedCount: 0, flags: 0, data: Buffer.alloc(0) });
+      this.outstanding = { kind: 'prime', seq: SOL_PRIME_SEQUENCE, payload, chars: 0, sends: 0, lastSentAt: now };
+      this.transmit(this.outstanding, now);
+    }
+    this.pump(now);
+  }
+
+  /** Queue characters for the BMC. They leave in packets of at most maxOutboundChars, one at a time. */
+  write(chars: Buffer, now: number): void {
+    if (this.ended || chars.length === 0) return;
+    this.queue.push({ kind: 'data', buf: chars });
+    this.queuedChars += chars.length;
+    this.pump(now);
+  }
+
+  /**
+   * Generate a break on the serial line (operation bit 0x10), after every character written before it.
+   * The break travels in its own packet without characters (as FreeIPMI does); `done` runs on its ACK.
+   */
+  sendBreak(now: number, done: (err?: IpmiError) => void = noop): void {
+    this.queueOp(SolOperation.GENERATE_BREAK, now, done);
+  }
+
+  /**
+   * Ask the BMC to flush its buffers (operation bits 0x02 flush inbound = characters from us not yet on the
+   * serial line, 0x01 flush outbound = serial characters not yet sent to us), in order with the writes.
+   */
+  flush(now: number, which: { bmcInbound?: boolean; bmcOutbound?: boolean }, done: (err?: IpmiError) => void = noop): void {
+    const flags = (which.bmcInbound ? SolOperation.FLUSH_INBOUND : 0) | (which.bmcOutbound ? SolOperation.FLUSH_OUTBOUND : 0);
+    if (flags === 0) {
+      done();
+      return;
+    }
+    this.queueOp(flags, now, done);
+  }
+
+  /**
+   * How many characters the consumer can take now. 0 pauses inbound data (held, not acknowledged or
+   * NACKed per `inboundPause`); a positive value delivers held packets and acknowledges them.
+   */
+  setInboundCredit(chars: number, now: number): void {
+    if (this.ended) return;
+    this.credit = Math.max(0, chars);
+    while (this.credit > 0 && this.held.length > 0 && !this.ended) {
+      const h = this.held.shift()!;
+      this.acceptData(h.seq, h.data);
+    }
+    this.pump(now);
+  }
+
+  /** One SOL payload from the BMC (already verified and decrypted by the session). */
+  receive(payload: Buffer, now: number): void {
+    if (this.ended) return;
+    if (payload.length < SOL_HEADER_LENGTH || payload.length > SOL_HEADER_LENGTH + SOL_MAX_CHARACTERS) {
+      this.stats.malformed++;
+      return;
+    }
+    const p = decodeSolPacket(payload);
+    if (p.sequence === 0 && p.data.length > 0) {
+      // Characters in an ACK-only packet cannot be acknowledged (section 15.9): drop it whole.
+      this.stats.malformed++;
+      return;
+    }
+    this.stats.packetsReceived++;
+    const duplicate = p.sequence !== 0 && p.sequence === this.lastInSeq;
+
+    // Status bit 6 (table 15-3): the BMC could not take characters. Hold our data until a packet without
+    // it says the BMC is ready again, or one retransmit interval passes (then we try again).
+    if (p.flags & SolStatus.NACK) {
+      this.stats.nacksReceived++;
+      this.remoteBusy = true;
+      this.remoteBusyUntil = now + this.interval;
+    } else {
+      this.remoteBusy = false;
+    }
+    this.transferUnavailable = (p.flags & SolStatus.TRANSFER_UNAVAILABLE) !== 0;
+
+    if (p.ackSequence !== 0) {
+      if (this.outstanding && p.ackSequence === this.outstanding.seq) this.onAck(p.acceptedCount, (p.flags & SolStatus.NACK) !== 0, now);
+      else this.stats.unexpectedAcks++; // an ACK for a packet that is not outstanding: ignored
+    }
+
+    if (p.sequence !== 0) this.onDataPacket(p.sequence, p.data);
+
+    if (!duplicate) {
+      if (p.flags & SolStatus.BREAK_DETECTED) {
+        this.stats.breaksReceived++;
+        this.opts.onBreak?.();
+      }
+      if (p.flags & SolStatus.TRANSMIT_OVERRUN) this.stats.overruns++;
+    }
+    if (this.ended) return;
+
+    if (p.flags & SolStatus.DEACTIVATING) {
+      // Status bit 4 (table 15-3): the BMC is deactivating SOL, typically because another session activated
+      // it (steal) or an operator ran "sol deactivate". Characters of this packet were delivered above.
+      this.end(
+        new IpmiError(
+          'IPMI_ERR_SOL_DEACTIVATED',
+          'The BMC deactivated Serial-over-LAN for this session (another session may have taken over the console, or it was deactivated on the BMC)',
+          { fatal: true },
+        ),
+      );
+      return;
+    }
+    this.pump(now);
+  }
+
+  /** Retransmit or give up when a deadline passed; send what became sendable. */
+  poll(now: number): void {
+    if (this.ended) return;
+    const o = this.outstanding;
+    if (o && now >= o.lastSentAt + this.interval) {
+      if (o.kind === 'prime' && o.sends >= SOL_PRIME_MAX_SENDS) {
+        // This BMC does not ACK a packet without characters: go on (see SOL_PRIME_SEQUENCE).
+        this.emptyPacketsAcked = false;
+        this.outstanding = undefined;
+      } else if (o.sends > this.maxRetransmits) {
+        this.end(
+          new IpmiError(
+            'IPMI_ERR_SOL_TIMEOUT',
+            `The BMC did not acknowledge SOL packet ${o.seq} after ${this.maxRetransmits} retransmissions ${this.interval} ms apart`,
+            { fatal: true },
+          ),
+        );
+        return;
+      } else {
+        this.stats.retransmits++;
+        this.transmit(o, now);
+      }
+    }
+    this.pump(now);
+  }
+
+  /** When `poll` next has something to do (absolute, same clock as `now`), or undefined. */
+  nextDeadline(): number | undefined {
+    if (this.ended) return undefined;
+    if (this.outstanding) return this.outstanding.lastSentAt + this.interval;
+    if (this.queue.length === 0) return undefined;
+    const t = Math.max(this.remoteBusy ? this.remoteBusyUntil : 0, this.zeroAckUntil);
+    return t > 0 ? t : undefined;
+  }
+
+  /** Stop locally: nothing more is sent; queued operations fail with `reason`. onEnd is not called. */
+  close(reason: IpmiError = new IpmiError('IPMI_ERR_SESSION_CLOSED', 'The SOL stream was closed')): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.failQueue(reason);
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------------
+
+  private queueOp(flags: number, now: number, done: (err?: IpmiError) => void): void {
+    if (this.ended) {
+      done(new IpmiError('IPMI_ERR_SESSION_CLOSED', 'The SOL stream is closed'));
+      return;
+    }
+    this.queue.push({ kind: 'op', flags, done });
+    this.pump(now);
+  }
+
+  private end(reason: IpmiError): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.failQueue(reason);
+    this.opts.onEnd?.(reason);
+  }
+
+  private failQueue(reason: IpmiError): void {
+    this.outstanding = undefined;
+    const items = this.queue.splice(0);
+    this.queuedChars = 0;
+    this.headOffset = 0;
+    for (const item of items) if (item.kind === 'op') item.done(reason);
+  }
+
+  private transmit(o: Outstanding, now: number): void {
+    o.sends++;
+    o.lastSentAt = now;
+    this.stats.packetsSent++;
+    this.opts.send(o.payload);
+  }
+
+  private sendAck(seq: number, count: number, nack: boolean): void {
+    // ACK-only packet (sequence 0), table 15-2.
+    if (nack) this.stats.nacksSent++;
+    this.stats.packetsSent++;
+    this.opts.send(
+      encodeSolPacket({ sequence: 0, ackSequence: seq, acceptedCount: count, flags: nack ? SolOperation.NACK : 0, data: Buffer.alloc(0) }),
+    );
+  }
+
+  /** Send the next packet if nothing is outstanding and the BMC may take it. */
+  private pump(now: number): void {
+    while (!this.ended && this.started && !this.outstanding && this.queue.length > 0) {
+      if (this.remoteBusy && now < this.remoteBusyUntil) return;
+      if (now < this.zeroAckUntil) return;
+      const head = this.queue[0]!;
+      this.txSeq = nextSolSequence(this.txSeq);
+      if (head.kind === 'op') {
+        const payload = encodeSolPacket({ sequence: this.txSeq, ackSequence: 0, acceptedCount: 0, flags: head.flags, data: Buffer.alloc(0) });
+        if (head.flags & SolOperation.GENERATE_BREAK) this.stats.breaksSent++;
+        const o: Outstanding = { kind: 'op', seq: this.txSeq, payload, chars: 0, sends: 0, lastSentAt: now };
+        if (this.emptyPacketsAcked === false) {
+          // This BMC never ACKed our empty priming packet, so it will not ACK this one either: send once.
+          this.transmit(o, now);
+          this.queue.shift();
+          head.done();
+          continue;
+        }
+        this.outstanding = o;
+        this.transmit(o, now);
+        return;
+      }
+      const chars = this.peekChars(this.maxChars);
+      const payload = encodeSolPacket({ sequence: this.txSeq, ackSequence: 0, acceptedCount: 0, flags: 0, data: chars });
+      this.outstanding = { kind: 'data', seq: this.txSeq, payload, chars: chars.length, sends: 0, lastSentAt: now };
+      this.transmit(this.outstanding, now);
+    }
+  }
+
+  /** Up to `max` characters from the head of the queue, stopping at an operation. */
+  private peekChars(max: number): Buffer {
+    const parts: Buffer[] = [];
+    let n = 0;
+    for (let i = 0; i < this.queue.length && n < max; i++) {
+      const item = this.queue[i]!;
+      if (item.kind !== 'data') break;
+      const from = i === 0 ? this.headOffset : 0;
+      const take = Math.min(item.buf.length - from, max - n);
+      parts.push(item.buf.subarray(from, from + take));
+      n += take;
+    }
+    return parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts, n);
+  }
+
+  /** Drop `count` acknowledged characters from the head of the queue. */
+  private consumeChars(count: number): void {
+    let left = count;
+    while (left > 0) {
+      const head = this.queue[0];
+      if (!head || head.kind !== 'data') break;
+      const avail = head.buf.length - this.headOffset;
+      if (left >= avail) {
+        left -= avail;
+        this.queue.shift();
+        this.headOffset = 0;
+      } else {
+        this.headOffset += left;
+        left = 0;
+      }
+    }
+    this.queuedChars -= count - left;
+  }
+
+  private onAck(accepted: number, nack: boolean, now: number): void {
+    const o = this.outstanding!;
+    this.outstanding = undefined;
+    if (o.kind === 'prime') {
+      this.emptyPacketsAcked = true; // the count is meaningless here (ipmi_sim repeats a stale one)
+      return;
+    }
+    if (o.kind === 'op') {
+      const head = this.queue.shift();
+      if (head && head.kind === 'op') head.done();
+      return;
+    }
+    let count = Math.min(accepted, o.chars); // a count above what we sent is a BMC bug: take it as "all"
+    if (count === 0 && !nack) {
+      if (this.workarounds.zeroAcceptedMeansAll) {
+        count = o.chars;
+      } else {
+        // Nothing taken and no NACK: resend the characters as a new packet, one interval later (resending
+        // at once would spin against a BMC whose buffer is full). Bounded like retransmissions.
+        this.zeroAckStreak++;
+        if (this.zeroAckStreak > this.maxRetransmits) {
+          this.end(
+            new IpmiError(
+              'IPMI_ERR_SOL_TIMEOUT',
+              `The BMC accepted no characters of ${this.zeroAckStreak} SOL packets in a row; if this BMC acknowledges whole packets with a count of 0, enable the zeroAcceptedMeansAll workaround`,
+              { fatal: true },
+            ),
+          );
+          return;
+        }
+        this.zeroAckUntil = now + this.interval;
+        return;
+      }
+    }
+    if (count > 0) this.zeroAckStreak = 0;
+    // A partial count (or a NACK, which still reports what was taken) leaves the rest at the head of the
+    // queue: it leaves as a new packet with the next sequence number (section 15.9).
+    this.consumeChars(count);
+    this.stats.bytesOut += count;
+    if (count > 0) this.opts.onAcked?.(count);
+  }
+
+  private onDataPacket(seq: number, data: Buffer): void {
+    if (this.credit <= 0 && !this.nothingNew(seq, data)) {
+      this.hold(seq, data);
+      return;
+    }
+    this.acceptData(seq, data);
+  }
+
+  /** Would this packet deliver nothing new (an empty packet, or a duplicate without new characters)? */
+  private nothingNew(seq: number, data: Buffer): boolean {
+    const offset = seq === this.lastInSeq ? this.lastInAccepted : 0;
+    return data.length <= offset;
+  }
+
+  private hold(seq: number, data: Buffer): void {
+    const copy = Buffer.from(data);
+    const same = this.held.findIndex((h) => h.seq === seq);
+    // A resend of a held sequence number replaces it (it may carry more characters).
+    if (same >= 0) this.held[same] = { seq, data: copy };
+    else this.held.push({ seq, data: copy });
+    while (this.held.length > SOL_MAX_HELD_PACKETS) this.stats.heldDropped += this.held.shift()!.data.length;
+    if (this.pausePolicy === 'nack') {
+      const offset = seq === this.lastInSeq ? this.lastInAccepted : 0;
+      this.sendAck(seq, offset, true);
+    }
+  }
+
+  /**
+   * Take what the credit allows from a BMC data packet and ACK it. A packet with the sequence number we
+   * accepted last is a resend (our ACK was lost): its first `lastInAccepted` characters were delivered
+   * already; only a longer tail is new (section 15.9, PROTOCOL.md). It is ACKed again in any case.
+   */
+  private acceptData(seq: number, data: Buffer): void {
+    const duplicate = seq === this.lastInSeq;
+    const offset = duplicate ? Math.min(this.lastInAccepted, data.length) : 0;
+    if (duplicate) this.stats.duplicatesDropped++;
+    const fresh = data.subarray(offset);
+    const take = Math.min(fresh.length, this.credit);
+    this.lastInSeq = seq;
+    this.lastInAccepted = offset + take;
+    if (take > 0) {
+      this.credit -= take;
+      this.stats.bytesIn += take;
+    }
+    // ACK first: onData may re-enter (the consumer sets a new credit), the ACK must not wait for that.
+    this.sendAck(seq, this.lastInAccepted, false);
+    if (take > 0) this.opts.onData?.(Buffer.from(fresh.subarray(0, take)));
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,273 @@
+/**
+ * SolStream: one activated SOL payload as a Node Duplex, backpressure in both directions.
+ * - Writable side: `_write`/`_writev` hand characters to the SolEngine and call back only when the BMC has
+ *   acknowledged all of them, so the writable highWaterMark bounds what is queued (SOL is stop-and-wait).
+ * - Readable side: `_read` grants the engine a credit of readableHighWaterMark characters; when push()
+ *   returns false the credit drops to 0 and BMC packets are held unacknowledged (or NACKed, per
+ *   `inboundPause`) until `_read` grants credit again. Memory: 2 x readableHighWaterMark + writable
+ *   highWaterMark (+ the one chunk being sent) + SOL_MAX_HELD_PACKETS x 255.
+ * - One timer at a time, armed at the engine's nextDeadline().
+ * - 'close' is emitted with the reason: an IpmiError, or undefined for a clean close. 'break' when the BMC
+ *   reports a break on the serial line.
+ * Debug namespace `ipmi:sol`: lengths and sequence-level events only, never characters.
+ */
+import { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import createDebug from 'debug';
+import { IpmiError, isIpmiError } from '../errors.js';
+import { SolEngine, type InboundPausePolicy, type SolStats, type SolWorkarounds } from './sol-engine.js';
+import { deactivateSol } from './sol-commands.js';
+import type { SolHost } from './sol-host.js';
+
+const debug = createDebug('ipmi:sol');
+
+/** Default writable highWaterMark: characters queued towards the BMC before write() returns false. */
+export const DEFAULT_SOL_WRITABLE_HWM = 4096;
+/** Default readable highWaterMark: characters from the BMC buffered for a slow consumer. */
+export const DEFAULT_SOL_READABLE_HWM = 16384;
+
+export interface SolStreamOptions {
+  /** Payload instance (Activate Payload byte 2), 1..15. */
+  instance: number;
+  /** UDP port the SOL payloads go to (see activateSol's `solPort`). */
+  port: number;
+  /** Send SOL payloads encrypted / authenticated (what Activate Payload asked for). */
+  encrypt: boolean;
+  authenticate: boolean;
+  /** Characters a packet: min(255, BMC inbound payload size - 4). */
+  maxOutboundChars: number;
+  retransmitIntervalMs?: number;
+  maxRetransmits?: number;
+  inboundPause?: InboundPausePolicy;
+  workarounds?: SolWorkarounds;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+  /** Monotonic milliseconds; injectable for specs. */
+  clock?: () => number;
+}
+
+interface PendingWrite {
+  end: number; // cumulative character count at which this write is fully acknowledged
+  cb: (err?: Error | null) => void;
+}
+
+export class SolStream extends Duplex {
+  readonly instance: number;
+  readonly port: number;
+  readonly maxOutboundChars: number;
+  /** Why the stream closed: undefined while open or after a clean close. */
+  closeReason: IpmiError | undefined;
+
+  private readonly host: SolHost;
+  private readonly engine: SolEngine;
+  private readonly clock: () => number;
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly pending: PendingWrite[] = [];
+  private written = 0;
+  private acked = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt: number | undefined;
+  private deactivation: Promise<void> | undefined;
+
+  constructor(host: SolHost, options: SolStreamOptions) {
+    super({
+      readableHighWaterMark: options.readableHighWaterMark ?? DEFAULT_SOL_READABLE_HWM,
+      writableHighWaterMark: options.writableHighWaterMark ?? DEFAULT_SOL_WRITABLE_HWM,
+      decodeStrings: true,
+      emitClose: false, // we emit 'close' ourselves, with the reason
+      allowHalfOpen: true,
+    });
+    this.host = host;
+    this.instance = options.instance;
+    this.port = options.port;
+    this.maxOutboundChars = options.maxOutboundChars;
+    this.clock = options.clock ?? (() => performance.now());
+    const sendOptions = { encrypt: options.encrypt, authenticate: options.authenticate, port: options.port };
+    this.engine = new SolEngine({
+      send: (payload) => {
+        try {
+          host.sendSolPayload(payload, sendOptions);
+        } catch (err) {
+          this.destroy(isIpmiError(err) ? err : new IpmiError('IPMI_ERR_SESSION_CLOSED', 'Could not send a SOL packet', { cause: err, fatal: true }));
+        }
+      },
+      maxOutboundChars: options.maxOutboundChars,
+      retransmitIntervalMs: options.retransmitIntervalMs,
+      maxRetransmits: options.maxRetransmits,
+      inboundPause: options.inboundPause,
+      workarounds: options.workarounds,
+      inboundCredit: this.readableHighWaterMark,
+      onData: (chars) => {
+        if (!this.push(chars)) this.engine.setInboundCredit(0, this.clock());
+      },
+      onAcked: (count) => this.onAcked(count),
+      onBreak: () => this.emit('break'),
+      onEnd: (reason) => {
+        debug('instance %d ended: %s', this.instance, reason.code);
+        this.destroy(reason);
+      },
+    });
+
+    this.unsubscribe.push(
+      host.onSolPayload((payload) => {
+        this.engine.receive(payload, this.clock());
+        this.reschedule();
+      }),
+      host.onClose((reason) => {
+        debug('session closed under SOL instance %d', this.instance);
+        this.destroy(reason);
+      }),
+    );
+    debug('instance %d active: port %d, %d characters a packet', this.instance, this.port, this.maxOutboundChars);
+    if (host.closed) {
+      process.nextTick(() => this.destroy(new IpmiError('IPMI_ERR_SESSION_CLOSED', 'The IPMI session is closed', { fatal: true })));
+      return;
+    }
+    this.engine.start(this.clock());
+    this.reschedule();
+  }
+
+  /** Counters of the SOL protocol (a copy). */
+  get stats(): SolStats {
+    return { ...this.engine.stats };
+  }
+
+  /** Generate a break on the host's serial line, after everything written before. Resolves on the BMC's ACK. */
+  sendBreak(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.destroyed) {
+        reject(this.closedError());
+        return;
+      }
+      this.engine.sendBreak(this.clock(), (err) => (err ? reject(err) : resolve()));
+      this.reschedule();
+    });
+  }
+
+  /** Ask the BMC to flush its buffers (operation bits 0x02/0x01), in order with writes. */
+  flushBmc(which: { bmcInbound?: boolean; bmcOutbound?: boolean }): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.destroyed) {
+        reject(this.closedError());
+        return;
+      }
+      this.engine.flush(this.clock(), which, (err) => (err ? reject(err) : resolve()));
+      this.reschedule();
+    });
+  }
+
+  /**
+   * Deactivate the payload on the BMC (Deactivate Payload), then end the stream (close reason undefined).
+   * Idempotent: every call returns the same promise. Never rejects (the bridge's ConsoleStream contract):
+   * a failed Deactivate (session gone, BMC timeout or refusal) is logged under `ipmi:sol` and the stream
+   * ends anyway; closing the session deactivates the payload on the BMC in any case.
+   * Characters not yet acknowledged are abandoned.
+   */
+  deactivate(): Promise<void> {
+    if (this.deactivation) return this.deactivation;
+    this.engine.close();
+    this.clearTimer();
+    this.deactivation = (async () => {
+      if (!this.host.closed) {
+        try {
+          const wasActive = await deactivateSol(this.host, this.instance);
+          debug('instance %d deactivated (was active: %s)', this.instance, wasActive);
+        } catch (err) {
+          debug('instance %d: Deactivate Payload failed: %s', this.instance, isIpmiError(err) ? err.code : 'error');
+        }
+      }
+      if (!this.destroyed) {
+        this.push(null);
+        this.destroy();
+      }
+    })();
+    return this.deactivation;
+  }
+
+  // ---- Duplex ---------------------------------------------------------------------------------------------
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.enqueue(chunk, cb);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.enqueue(Buffer.concat(chunks.map((c) => c.chunk)), cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    // Writable calls _final only after every write callback ran, i.e. after the BMC acknowledged every
+    // character: nothing is left to wait for.
+    cb();
+  }
+
+  override _read(): void {
+    // Readable calls _read while the chunk being read is still counted in readableLength, so a credit of
+    // (highWaterMark - readableLength) can be 0 and never renewed. Grant a full highWaterMark: push()
+    // returning false takes it back, so at most 2 x highWaterMark characters are ever buffered.
+    this.engine.setInboundCredit(this.readableHighWaterMark, this.clock());
+    this.reschedule();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const reason = err === null ? undefined : isIpmiError(err) ? err : new IpmiError('IPMI_ERR_ABORTED', err.message, { cause: err, fatal: true });
+    this.closeReason = reason;
+    this.clearTimer();
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.engine.close(reason);
+    const writeErr = reason ?? this.closedError();
+    for (const p of this.pending.splice(0)) p.cb(writeErr);
+    // A local destroy (no error from the BMC or the session) frees the payload on the BMC, best effort.
+    // Not after IPMI_ERR_SOL_TIMEOUT: the payload may belong to a session that stole it (FreeIPMI does the same).
+    if (!this.deactivation && !this.host.closed && (err === null || !isIpmiError(err))) {
+      this.deactivation = deactivateSol(this.host, this.instance).then(
+        () => undefined,
+        (e: unknown) => debug('deactivate after destroy failed: %s', isIpmiError(e) ? e.code : 'error'),
+      );
+    }
+    debug('instance %d closed: %s; stats %o', this.instance, reason?.code ?? 'clean', this.engine.stats);
+    cb(err);
+    process.nextTick(() => this.emit('close', reason));
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------------
+
+  private enqueue(chunk: Buffer, cb: (err?: Error | null) => void): void {
+    if (chunk.length === 0) {
+      cb();
+      return;
+    }
+    this.written += chunk.length;
+    this.pending.push({ end: this.written, cb });
+    this.engine.write(chunk, this.clock());
+    this.reschedule();
+  }
+
+  private onAcked(count: number): void {
+    this.acked += count;
+    while (this.pending.length > 0 && this.pending[0]!.end <= this.acked) this.pending.shift()!.cb();
+  }
+
+  private closedError(): IpmiError {
+    return this.closeReason ?? new IpmiError('IPMI_ERR_SESSION_CLOSED', 'The SOL stream is closed');
+  }
+
+  private reschedule(): void {
+    const at = this.engine.nextDeadline();
+    if (at === this.timerAt) return;
+    this.clearTimer();
+    if (at === undefined) return;
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      this.engine.poll(this.clock());
+      this.reschedule();
+    }, Math.max(0, at - this.clock()));
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = undefined;
+  }
+}

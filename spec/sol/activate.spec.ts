@@ -1,0 +1,217 @@
+import { expect } from 'chai';
+import {
+  activateSol,
+  chooseSolPort,
+  deactivateSol,
+  solCharactersPerPacket,
+  SOL_FALLBACK_CHARACTERS,
+} from '../../lib/sol/activate.js';
+import { Cmd } from '../../lib/codec/commands.js';
+import { NetFn } from '../../lib/codec/ipmi-message.js';
+import { IpmiError, isIpmiError } from '../../lib/errors.js';
+import { FakeSolBmc, FakeSolHost, activateOk, cc, until } from './fake-sol-host.js';
+
+async function rejection(p: Promise<unknown>): Promise<IpmiError> {
+  try {
+    const s = await p;
+    (s as { destroy?: () => void }).destroy?.();
+  } catch (err) {
+    if (isIpmiError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('activateSol', () => {
+  it('sends Activate Payload with aux = encrypt/authenticate from the session | alerts deferred', async () => {
+    const cases: [boolean, boolean, number][] = [
+      [false, false, 0x04],
+      [true, false, 0x44],
+      [true, true, 0xc4],
+    ];
+    for (const [integrity, confidentiality, aux] of cases) {
+      const host = new FakeSolHost();
+      host.integrity = integrity;
+      host.confidentiality = confidentiality;
+      const stream = await activateSol(host, { instance: 3 });
+      const req = host.requests[0]!;
+      expect(req.netFn).to.equal(NetFn.APP);
+      expect(req.cmd).to.equal(Cmd.ACTIVATE_PAYLOAD);
+      expect([...req.data!]).to.deep.equal([0x01, 0x03, aux, 0, 0, 0]);
+      expect(host.sent[0]!.options).to.deep.equal({ encrypt: confidentiality, authenticate: integrity, port: 623 });
+      expect(stream.instance).to.equal(3);
+      stream.destroy();
+    }
+  });
+
+  it('carries characters end to end once active', async () => {
+    const host = new FakeSolHost();
+    const bmc = new FakeSolBmc(host);
+    const stream = await activateSol(host);
+    await new Promise<void>((resolve) => stream.write('root\r', () => resolve()));
+    expect(bmc.received.toString()).to.equal('root\r');
+    stream.destroy();
+  });
+
+  it('rejects bad options before sending anything', async () => {
+    const host = new FakeSolHost();
+    for (const bad of [{ instance: 0 }, { instance: 16 }, { retransmitIntervalMs: 0 }, { maxRetransmits: -1 }]) {
+      const err = await rejection(activateSol(host, bad));
+      expect(err.code, JSON.stringify(bad)).to.equal('IPMI_ERR_BAD_ARGUMENT');
+    }
+    expect(host.requests).to.have.length(0);
+  });
+
+  describe('completion codes', () => {
+    const table: [number, string, RegExp][] = [
+      [0x80, 'IPMI_ERR_SOL_IN_USE', /already active on another session/],
+      [0x81, 'IPMI_ERR_SOL_DISABLED', /disabled/],
+      [0x82, 'IPMI_ERR_SOL_LIMIT', /limit/],
+      [0x83, 'IPMI_ERR_SOL_ENCRYPTION', /cannot activate SOL with encryption/],
+      [0x84, 'IPMI_ERR_SOL_ENCRYPTION', /requires SOL to be encrypted/],
+      [0xd4, 'IPMI_ERR_COMPLETION_CODE', /insufficient privilege level/],
+    ];
+    for (const [code, errCode, text] of table) {
+      it(`0x${code.toString(16)} -> ${errCode}`, async () => {
+        const host = new FakeSolHost();
+        host.responder = () => cc(code);
+        const err = await rejection(activateSol(host));
+        expect(err.code).to.equal(errCode);
+        expect(err.completionCode).to.equal(code);
+        expect(err.message).to.match(text);
+        expect(host.requests).to.have.length(1); // no steal, no second try
+      });
+    }
+
+    it('a response too short to decode is IPMI_ERR_PROTOCOL', async () => {
+      const host = new FakeSolHost();
+      host.responder = () => ({ completionCode: 0, data: Buffer.alloc(4) });
+      expect((await rejection(activateSol(host))).code).to.equal('IPMI_ERR_PROTOCOL');
+    });
+  });
+
+  describe('steal', () => {
+    it('0x80: Deactivate Payload for the same instance, then Activate once more', async () => {
+      const host = new FakeSolHost();
+      let activations = 0;
+      host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? (++activations === 1 ? cc(0x80) : activateOk()) : cc(0));
+      const stream = await activateSol(host, { instance: 2, steal: true });
+      expect(host.requests.map((r) => [r.cmd, r.data![1]])).to.deep.equal([
+        [Cmd.ACTIVATE_PAYLOAD, 2],
+        [Cmd.DEACTIVATE_PAYLOAD, 2],
+        [Cmd.ACTIVATE_PAYLOAD, 2],
+      ]);
+      stream.destroy();
+    });
+
+    it('deactivates even when the BMC then says the payload was not active (0x80 to Deactivate)', async () => {
+      const host = new FakeSolHost();
+      let activations = 0;
+      host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? (++activations === 1 ? cc(0x80) : activateOk()) : cc(0x80));
+      const stream = await activateSol(host, { steal: true });
+      expect(host.requests.map((r) => r.cmd)).to.deep.equal([Cmd.ACTIVATE_PAYLOAD, Cmd.DEACTIVATE_PAYLOAD, Cmd.ACTIVATE_PAYLOAD]);
+      stream.destroy();
+    });
+
+    it('gives up after one more try with IPMI_ERR_SOL_IN_USE', async () => {
+      const host = new FakeSolHost();
+      host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? cc(0x80) : cc(0));
+      const err = await rejection(activateSol(host, { steal: true }));
+      expect(err.code).to.equal('IPMI_ERR_SOL_IN_USE');
+      expect(err.message).to.match(/still active/);
+      expect(host.requests).to.have.length(3);
+    });
+
+    it('a Deactivate refused with another code fails the steal with that code', async () => {
+      const host = new FakeSolHost();
+      host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? cc(0x80) : cc(0xd4));
+      const err = await rejection(activateSol(host, { steal: true }));
+      expect(err.code).to.equal('IPMI_ERR_COMPLETION_CODE');
+      expect(err.completionCode).to.equal(0xd4);
+    });
+  });
+
+  describe('payload size', () => {
+    it('characters a packet: inbound payload size - 4 when 5..259, else the fallback', () => {
+      const table: [number, number][] = [
+        [0, SOL_FALLBACK_CHARACTERS],
+        [4, SOL_FALLBACK_CHARACTERS],
+        [5, 1],
+        [36, 32],
+        [259, 255],
+        [260, SOL_FALLBACK_CHARACTERS],
+        [0x0400, SOL_FALLBACK_CHARACTERS],
+        [16384, SOL_FALLBACK_CHARACTERS],
+        [0xffff, SOL_FALLBACK_CHARACTERS],
+      ];
+      for (const [size, chars] of table) expect(solCharactersPerPacket(size), `size ${size}`).to.equal(chars);
+      expect(solCharactersPerPacket(100, { ignoreSolPayloadSize: true })).to.equal(SOL_FALLBACK_CHARACTERS);
+    });
+
+    it('the stream uses it: a 16384-byte payload size sends 32 characters a packet', async () => {
+      const host = new FakeSolHost();
+      const bmc = new FakeSolBmc(host);
+      host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? activateOk({ inboundPayloadSize: 16384 }) : cc(0));
+      const stream = await activateSol(host);
+      expect(stream.maxOutboundChars).to.equal(32);
+      await new Promise<void>((resolve) => stream.write(Buffer.alloc(100, 0x61), () => resolve()));
+      const sizes = bmc.packets.filter((p) => p.data.length > 0).map((p) => p.data.length);
+      expect(sizes).to.deep.equal([32, 32, 32, 4]);
+      stream.destroy();
+    });
+  });
+
+  describe('port', () => {
+    it('auto: the reported port unless it cannot be right', () => {
+      const table: [reported: number, session: number, chosen: number, why: string][] = [
+        [623, 623, 623, 'same'],
+        [0, 623, 623, 'zero'],
+        [0x6f02, 623, 623, 'byte-swapped 623'],
+        [0x6f02, 40623, 40623, 'byte-swapped 623 behind a forward'],
+        [623, 40623, 40623, 'BMC behind a port forward reports its own port'],
+        [1623, 623, 1623, 'the BMC serves SOL on another port'],
+        [1623, 40623, 1623, 'another port, even behind a forward'],
+        [(40623 >> 8) | ((40623 & 0xff) << 8), 40623, 40623, 'byte-swapped session port'],
+      ];
+      for (const [reported, session, chosen, why] of table) expect(chooseSolPort(reported, session), why).to.equal(chosen);
+    });
+
+    it("'session' and 'reported' do as they say ('reported' still refuses port 0)", () => {
+      expect(chooseSolPort(1623, 623, 'session')).to.equal(623);
+      expect(chooseSolPort(623, 40623, 'reported')).to.equal(623);
+      expect(chooseSolPort(0x6f02, 623, 'reported')).to.equal(0x6f02);
+      expect(chooseSolPort(0, 40623, 'reported')).to.equal(40623);
+    });
+
+    it('the stream sends to the chosen port', async () => {
+      const host = new FakeSolHost();
+      host.port = 40623;
+      host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? activateOk({ port: 623 }) : cc(0));
+      const stream = await activateSol(host);
+      await until(() => host.sent.length > 0);
+      expect(stream.port).to.equal(40623);
+      expect(host.sent.every((s) => s.options.port === 40623)).to.equal(true);
+      stream.destroy();
+      const host2 = new FakeSolHost();
+      host2.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? activateOk({ port: 1623 }) : cc(0));
+      const stream2 = await activateSol(host2, { solPort: 'session' });
+      expect(stream2.port).to.equal(623);
+      stream2.destroy();
+    });
+  });
+});
+
+describe('deactivateSol', () => {
+  it('true when it was active, false for 0x80 (already inactive), IPMI_ERR_COMPLETION_CODE otherwise', async () => {
+    const host = new FakeSolHost();
+    host.responder = () => cc(0);
+    expect(await deactivateSol(host, 4)).to.equal(true);
+    expect([...host.requests[0]!.data!]).to.deep.equal([0x01, 0x04, 0, 0, 0, 0]);
+    host.responder = () => cc(0x80);
+    expect(await deactivateSol(host)).to.equal(false);
+    host.responder = () => cc(0xc1);
+    const err = await rejection(deactivateSol(host));
+    expect(err.code).to.equal('IPMI_ERR_COMPLETION_CODE');
+    expect(err.message).to.match(/invalid command/);
+  });
+});
