@@ -40,12 +40,14 @@ export const ActivateCompletion = {
 } as const;
 
 /**
- * Which UDP port SOL payloads go to.
- * - 'auto' (default): the port the BMC reports, except when it cannot be right: 0; the byte-swapped session
- *   port (0x6f02 for 623, Supermicro X8DTH); or 623 while the session talks to another port (the BMC sits
- *   behind a port forward/NAT and reports its own port). Then the session's port.
+ * Which UDP port SOL payloads go to. Activate Payload names a port (table 24-2), but ipmitool refuses any port
+ * but the session's (or its byte swap), so BMCs in the field accept SOL on the session's port; and behind a
+ * port forward or NAT the reported port (the BMC's own) is not reachable at all.
+ * - 'auto' (default): start on the session's port. Where the BMC reported another, plausible port, the
+ *   stream's first packet (the empty priming packet) doubles as a probe: unanswered there, SOL moves to the
+ *   reported port once. 0 and byte-swapped ports (Supermicro X8DTH) are never tried.
  * - 'session': always the session's port (FreeIPMI's "solport" workaround).
- * - 'reported': always the reported port (0 still falls back to the session's port: it is no UDP port).
+ * - 'reported': always the reported port, as FreeIPMI does by default (0 still means the session's port).
  */
 export type SolPortPolicy = 'auto' | 'session' | 'reported';
 
@@ -66,6 +68,10 @@ export interface ActivateSolOptions {
 }
 
 /** Characters a packet for a BMC inbound payload size (see SOL_FALLBACK_CHARACTERS). */
+function chooseSolPortsAsOptions(ports: { port: number; alternate?: number }): { port: number; alternatePort?: number } {
+  return ports.alternate === undefined ? { port: ports.port } : { port: ports.port, alternatePort: ports.alternate };
+}
+
 export function solCharactersPerPacket(inboundPayloadSize: number, workarounds: SolWorkarounds = {}): number {
   if (workarounds.ignoreSolPayloadSize) return SOL_FALLBACK_CHARACTERS;
   if (inboundPayloadSize < SOL_MIN_PAYLOAD_SIZE || inboundPayloadSize > SOL_MAX_PAYLOAD_SIZE) return SOL_FALLBACK_CHARACTERS;
@@ -76,14 +82,17 @@ function swap16(n: number): number {
   return ((n & 0xff) << 8) | ((n >> 8) & 0xff);
 }
 
-/** The UDP port for SOL payloads (see SolPortPolicy). */
+/** The UDP port for SOL payloads first, and the one to move to if that goes unanswered (see SolPortPolicy). */
+export function chooseSolPorts(reported: number, sessionPort: number, policy: SolPortPolicy = 'auto'): { port: number; alternate?: number } {
+  if (policy === 'session' || reported === 0 || reported === sessionPort) return { port: sessionPort };
+  if (policy === 'reported') return { port: reported };
+  if (reported === swap16(sessionPort) || reported === swap16(RMCP_PORT)) return { port: sessionPort }; // byte-swapped
+  return { port: sessionPort, alternate: reported };
+}
+
+/** The port SOL starts on (see chooseSolPorts). */
 export function chooseSolPort(reported: number, sessionPort: number, policy: SolPortPolicy = 'auto'): number {
-  if (policy === 'session' || reported === 0) return sessionPort;
-  if (policy === 'reported') return reported;
-  if (reported === sessionPort) return sessionPort;
-  if (reported === swap16(sessionPort) || reported === swap16(RMCP_PORT)) return sessionPort; // byte-swapped
-  if (reported === RMCP_PORT && sessionPort !== RMCP_PORT) return sessionPort; // port forward / NAT
-  return reported;
+  return chooseSolPorts(reported, sessionPort, policy).port;
 }
 
 function validate(options: ActivateSolOptions): number {
@@ -165,7 +174,7 @@ export async function activateSol(host: SolHost, options: ActivateSolOptions = {
   const workarounds = options.workarounds ?? {};
   return new SolStream(host, {
     instance,
-    port: chooseSolPort(info.port, host.port, options.solPort),
+    ...chooseSolPortsAsOptions(chooseSolPorts(info.port, host.port, options.solPort)),
     encrypt,
     authenticate,
     maxOutboundChars: solCharactersPerPacket(info.inboundPayloadSize, workarounds),

@@ -128,6 +128,11 @@ export interface SolEngineOptions {
   onAcked?(count: number): void;
   /** The BMC reported a break on the serial line (status bit 0x04). */
   onBreak?(): void;
+  /**
+   * The priming packet went unanswered SOL_PRIME_MAX_SENDS times. Return true when the transport now sends
+   * elsewhere (another UDP port): the engine then probes again there.
+   */
+  onPrimeUnanswered?(): boolean;
   /** The engine ended because of the BMC (deactivated) or a timeout. Not called for close(). */
   onEnd?(reason: IpmiError): void;
 }
@@ -336,7 +341,11 @@ export class SolEngine {
     if (this.ended) return;
     const o = this.outstanding;
     if (o && now >= o.lastSentAt + this.interval) {
-      if (o.kind === 'prime' && o.sends >= SOL_PRIME_MAX_SENDS) {
+      if (o.kind === 'prime' && o.sends >= SOL_PRIME_MAX_SENDS && this.opts.onPrimeUnanswered?.()) {
+        // The transport moved SOL elsewhere (another UDP port): probe there the same way.
+        o.sends = 0;
+        this.transmit(o, now);
+      } else if (o.kind === 'prime' && o.sends >= SOL_PRIME_MAX_SENDS) {
         // This BMC does not ACK a packet without characters: go on (see SOL_PRIME_SEQUENCE).
         this.emptyPacketsAcked = false;
         this.outstanding = undefined;

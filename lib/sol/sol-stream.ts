@@ -31,6 +31,8 @@ export interface SolStreamOptions {
   instance: number;
   /** UDP port the SOL payloads go to (see activateSol's `solPort`). */
   port: number;
+  /** Where to move, once, if the priming packet goes unanswered on `port` (see chooseSolPorts). */
+  alternatePort?: number;
   /** Send SOL payloads encrypted / authenticated (what Activate Payload asked for). */
   encrypt: boolean;
   authenticate: boolean;
@@ -53,7 +55,6 @@ interface PendingWrite {
 
 export class SolStream extends Duplex {
   readonly instance: number;
-  readonly port: number;
   readonly maxOutboundChars: number;
   /** Why the stream closed: undefined while open or after a clean close. */
   closeReason: IpmiError | undefined;
@@ -68,6 +69,12 @@ export class SolStream extends Duplex {
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
   private deactivation: Promise<void> | undefined;
+  private readonly sendOptions: { encrypt: boolean; authenticate: boolean; port: number };
+
+  /** The UDP port SOL payloads go to now (it moves once if the BMC answers only on its reported port). */
+  get port(): number {
+    return this.sendOptions.port;
+  }
 
   constructor(host: SolHost, options: SolStreamOptions) {
     super({
@@ -79,10 +86,11 @@ export class SolStream extends Duplex {
     });
     this.host = host;
     this.instance = options.instance;
-    this.port = options.port;
     this.maxOutboundChars = options.maxOutboundChars;
     this.clock = options.clock ?? (() => performance.now());
     const sendOptions = { encrypt: options.encrypt, authenticate: options.authenticate, port: options.port };
+    this.sendOptions = sendOptions;
+    let alternatePort = options.alternatePort;
     this.engine = new SolEngine({
       send: (payload) => {
         try {
@@ -102,6 +110,13 @@ export class SolStream extends Duplex {
       },
       onAcked: (count) => this.onAcked(count),
       onBreak: () => this.emit('break'),
+      onPrimeUnanswered: () => {
+        if (alternatePort === undefined) return false;
+        debug('instance %d: no answer on port %d, moving SOL to the reported port %d', this.instance, sendOptions.port, alternatePort);
+        sendOptions.port = alternatePort;
+        alternatePort = undefined;
+        return true;
+      },
       onEnd: (reason) => {
         debug('instance %d ended: %s', this.instance, reason.code);
         this.destroy(reason);

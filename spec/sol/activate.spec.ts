@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import {
   activateSol,
   chooseSolPort,
+  chooseSolPorts,
   deactivateSol,
   solCharactersPerPacket,
   SOL_FALLBACK_CHARACTERS,
@@ -162,18 +163,35 @@ describe('activateSol', () => {
   });
 
   describe('port', () => {
-    it('auto: the reported port unless it cannot be right', () => {
-      const table: [reported: number, session: number, chosen: number, why: string][] = [
-        [623, 623, 623, 'same'],
-        [0, 623, 623, 'zero'],
-        [0x6f02, 623, 623, 'byte-swapped 623'],
-        [0x6f02, 40623, 40623, 'byte-swapped 623 behind a forward'],
-        [623, 40623, 40623, 'BMC behind a port forward reports its own port'],
-        [1623, 623, 1623, 'the BMC serves SOL on another port'],
-        [1623, 40623, 1623, 'another port, even behind a forward'],
-        [(40623 >> 8) | ((40623 & 0xff) << 8), 40623, 40623, 'byte-swapped session port'],
+    it('auto: the session port first; a plausible other reported port as the alternate', () => {
+      const table: [reported: number, session: number, chosen: number, alternate: number | undefined, why: string][] = [
+        [623, 623, 623, undefined, 'the usual case'],
+        [0, 623, 623, undefined, 'port 0 is no port'],
+        [0x6f02, 623, 623, undefined, 'byte-swapped 623 (Supermicro X8DTH)'],
+        [623, 40623, 40623, 623, 'BMC behind a port forward reports its own port'],
+        [1623, 623, 623, 1623, 'the BMC may serve SOL on another port: probed second'],
+        [1623, 40623, 40623, 1623, 'another port, even behind a forward'],
+        [(40623 >> 8) | ((40623 & 0xff) << 8), 40623, 40623, undefined, 'byte-swapped session port'],
       ];
-      for (const [reported, session, chosen, why] of table) expect(chooseSolPort(reported, session), why).to.equal(chosen);
+      for (const [reported, session, chosen, alternate, why] of table) {
+        expect(chooseSolPorts(reported, session), why).to.deep.equal(alternate === undefined ? { port: chosen } : { port: chosen, alternate });
+        expect(chooseSolPort(reported, session), why).to.equal(chosen);
+      }
+    });
+
+    it('auto: moves to the reported port when the priming packet goes unanswered on the session port', async () => {
+      const host = new FakeSolHost();
+      host.port = 623;
+      host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? activateOk({ port: 1623 }) : cc(0));
+      const stream = await activateSol(host, { retransmitIntervalMs: 10 });
+      expect(stream.port).to.equal(623);
+      await until(() => host.sent.some((s) => s.options.port === 1623), 2000);
+      expect(stream.port).to.equal(1623);
+      const onSession = host.sent.filter((s) => s.options.port === 623);
+      expect(onSession.length).to.be.greaterThan(0);
+      // the same priming packet, sequence 15, on both ports
+      expect(host.sent.every((s) => s.payload[0] === 15)).to.equal(true);
+      stream.destroy();
     });
 
     it("'session' and 'reported' do as they say ('reported' still refuses port 0)", () => {

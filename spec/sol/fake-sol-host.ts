@@ -52,7 +52,7 @@ export class FakeSolHost implements SolHost {
   }
 
   sendSolPayload(payload: Buffer, options: { encrypt: boolean; authenticate: boolean; port: number }): void {
-    this.sent.push({ payload: Buffer.from(payload), options });
+    this.sent.push({ payload: Buffer.from(payload), options: { ...options } });
     this.onSend?.(Buffer.from(payload));
   }
 
