@@ -1,0 +1,121 @@
+/**
+ * `ipmi-sol-bridge activate` and `deactivate` as an operator or a script uses them, against ipmi_sim.
+ */
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { requirePeer, whichBinary } from '../helpers/peers.js';
+import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+const CLI = fileURLToPath(new URL('../../examples/cli.ts', import.meta.url));
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+function cli(args: string[], options: { shell?: string } = {}): Run {
+  const child = options.shell
+    ? spawn('bash', ['-c', options.shell], { cwd: ROOT, env: { ...process.env, IPMI_PASSWORD: 'password' } })
+    : spawn(TSX, [CLI, ...args], { cwd: ROOT, env: { ...process.env, IPMI_PASSWORD: 'password' } });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('interop: CLI activate/deactivate vs ipmi_sim', function () {
+  this.timeout(60_000);
+  let sim: IpmiSimHandle;
+  let host: SerialHost;
+  let conn: string[];
+
+  before(async function () {
+    requirePeer(this, 'ipmi_sim');
+    host = await startSerialHost({ mode: 'echo' });
+    sim = await startIpmiSim({ solHost: host.server });
+    conn = ['-H', '127.0.0.1', '-p', String(sim.port), '-U', 'admin', '-E', '-C', '3'];
+  });
+  after(async () => {
+    await sim?.stop();
+    await host?.close();
+  });
+  afterEach(async () => {
+    const r = cli(['deactivate', ...conn]);
+    await r.exit;
+  });
+
+  it('a script: bytes pass through, exit 0 once stdin ended and every byte was acknowledged', async () => {
+    const q = (s: string) => `'${s}'`;
+    const r = cli([], { shell: `(printf 'status\\r'; sleep 1) | ${q(TSX)} ${q(CLI)} activate ${conn.join(' ')}` });
+    expect(await r.exit).to.equal(0);
+    expect(r.stdout()).to.equal('status\r');
+    expect(host.receivedBytes().toString()).to.contain('status\r');
+  });
+
+  it('a second activate is refused with IPMI_ERR_SOL_IN_USE; --steal takes over; SIGTERM deactivates cleanly', async () => {
+    const holder = cli(['activate', ...conn]);
+    holder.child.stdin!.write('one\r');
+    await until(() => holder.stdout().includes('one\r'), 10_000);
+
+    const refused = cli(['activate', ...conn]);
+    refused.child.stdin!.end();
+    expect(await refused.exit).to.equal(1);
+    expect(refused.stderr()).to.match(/^IPMI_ERR_SOL_IN_USE: .*another session/m);
+
+    const thief = cli(['activate', '--steal', ...conn]);
+    thief.child.stdin!.write('two\r');
+    await until(() => thief.stdout().includes('two\r'), 10_000);
+    thief.child.kill('SIGTERM');
+    expect(await thief.exit).to.equal(0);
+    holder.child.kill('SIGTERM');
+    await holder.exit;
+
+    // SOL was deactivated on SIGTERM: a plain activate works again.
+    const again = cli([], { shell: `(printf 'three\\r'; sleep 0.5) | '${TSX}' '${CLI}' activate ${conn.join(' ')}` });
+    expect(await again.exit).to.equal(0);
+    expect(again.stdout()).to.contain('three\r');
+  });
+
+  it('deactivate exits 0 whether SOL was active or not', async () => {
+    const idle = cli(['deactivate', ...conn]);
+    expect(await idle.exit).to.equal(0);
+    expect(idle.stderr()).to.contain('was not active');
+    const holder = cli(['activate', ...conn]);
+    holder.child.stdin!.write('x\r');
+    await until(() => holder.stdout().includes('x\r'), 10_000);
+    const d = cli(['deactivate', ...conn]);
+    expect(await d.exit).to.equal(0);
+    expect(d.stderr()).to.contain('deactivated');
+    holder.child.kill('SIGTERM');
+    await holder.exit;
+  });
+
+  it('on a terminal: raw mode, ~? help, ~. quits and deactivates, the terminal is restored', async function () {
+    if (!whichBinary('script')) this.skip();
+    const cmd = `'${TSX}' '${CLI}' activate ${conn.join(' ')}; echo "EXIT=$?"; stty -a | grep -o -- '-\\?icanon' | head -1`;
+    const r = cli([], { shell: `(sleep 2; printf 'tty-line\\r'; sleep 1; printf '~?'; sleep 0.5; printf '\\r~.'; sleep 2) | script -qfec "${cmd.replace(/"/g, '\\"')}" /dev/null` });
+    await r.exit;
+    const out = r.stdout();
+    expect(out).to.contain('[SOL Session operational.  Use ~? for help]');
+    expect(out).to.contain('tty-line');
+    expect(out).to.contain('Supported escape sequences');
+    expect(out).to.contain('[terminated ipmi-sol-bridge]');
+    expect(out).to.contain('EXIT=0');
+    expect(out).to.match(/(^|\n)icanon/); // canonical mode is back on after exit
+  });
+});
