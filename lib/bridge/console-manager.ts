@@ -1,0 +1,292 @@
+/**
+ * ConsoleManager: the conductor-facing side. One ConsoleBridge per node, ports from a range (Ironic's
+ * `[console] port_range`, end excluded) handed out only after a bind on them succeeded, and the console info
+ * Ironic returns for socat consoles: `{ type: 'socat', url: 'tcp://host:port' }`.
+ *
+ * - getConsole() only reads: it never touches a connected client (Ironic's socat driver runs
+ *   `sol deactivate` on every get; we must not).
+ * - startConsole() on a started node restarts it cleanly, on the same port when possible.
+ * - Operations on one node are serialized; different nodes proceed in parallel.
+ * - Every bridge event is re-emitted as 'console-event' ({ nodeId, event, ... }).
+ */
+import { EventEmitter } from 'node:events';
+import createDebug from 'debug';
+import { IpmiError } from '../errors.js';
+import {
+  ConsoleBridge,
+  type ActivationMode,
+  type BridgeMetrics,
+  type BridgeState,
+  type BridgeSettings,
+  type ClientInfo,
+  type DisconnectReason,
+  type ReconnectEvent,
+  resolveBridgeSettings,
+} from './console-bridge.js';
+import type { ConsoleSource } from './console-source.js';
+import { IpmiConsoleSource, type IpmiConsoleOptions } from './ipmi-console-source.js';
+import { PortAllocator, isPortTaken } from './port-range.js';
+
+const debug = createDebug('ipmi:bridge');
+
+/** Ironic's default `[console] port_range`. */
+export const DEFAULT_PORT_RANGE = '10000:20000';
+
+export interface ConsoleInfo {
+  type: 'socat';
+  url: string;
+}
+
+export interface ConsoleManagerOptions<B = IpmiConsoleOptions> extends BridgeSettings {
+  /** address the consoles listen on (Ironic: `[console] socat_address`); IPv6 gives tcp://[addr]:port */
+  address: string;
+  /** 'start:end[,start:end...]', end excluded; default '10000:20000' */
+  portRange?: string;
+  /** builds a node's console source; default: IPMI SOL (IpmiConsoleSource) from the BMC options */
+  sourceFactory?: (nodeId: string, bmcOptions: B) => ConsoleSource;
+}
+
+export interface StartConsoleOptions {
+  /** listen on this port, as is (in the range or not); default: the node's previous port, else the range */
+  port?: number;
+}
+
+export interface ConsoleListEntry {
+  nodeId: string;
+  url: string;
+  port: number;
+  state: BridgeState;
+  metrics: BridgeMetrics;
+}
+
+export type ConsoleEvent =
+  | { nodeId: string; event: 'state'; state: BridgeState; previous: BridgeState }
+  | { nodeId: string; event: 'client-connected' | 'client-refused'; client: ClientInfo }
+  | { nodeId: string; event: 'client-disconnected'; client: ClientInfo; reason: DisconnectReason }
+  | ({ nodeId: string; event: 'reconnect' } & ReconnectEvent)
+  | { nodeId: string; event: 'error'; error: IpmiError };
+
+export interface RestoreNode<B = IpmiConsoleOptions> {
+  nodeId: string;
+  bmcOptions: B;
+  /** console enabled for this node: started if true, stopped if false */
+  enabled: boolean;
+  port?: number;
+}
+
+export interface RestoreResult {
+  nodeId: string;
+  enabled: boolean;
+  /** console info of a started console */
+  info?: ConsoleInfo;
+  /** why starting it failed (the other nodes are restored regardless) */
+  error?: IpmiError;
+}
+
+interface ManagedConsole {
+  bridge: ConsoleBridge;
+  port: number;
+  info: ConsoleInfo;
+}
+
+function checkNodeId(nodeId: unknown): asserts nodeId is string {
+  if (typeof nodeId !== 'string' || nodeId === '') {
+    throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `A console node ID must be a non-empty string, not ${String(nodeId)}.`);
+  }
+}
+
+function checkPort(port: unknown): asserts port is number | undefined {
+  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)) {
+    throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `A console port must be an integer in 1..65535, not ${String(port)}.`);
+  }
+}
+
+export class ConsoleManager<B = IpmiConsoleOptions> extends EventEmitter {
+  readonly address: string;
+  readonly #allocator: PortAllocator;
+  readonly #settings: BridgeSettings;
+  readonly #sourceFactory: (nodeId: string, bmcOptions: B) => ConsoleSource;
+  readonly #consoles = new Map<string, ManagedConsole>();
+  readonly #queues = new Map<string, Promise<void>>();
+
+  constructor(options: ConsoleManagerOptions<B>) {
+    super();
+    const { address, portRange, sourceFactory, ...settings } = options;
+    if (typeof address !== 'string' || address.trim() === '') {
+      throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', 'The console manager needs an address to listen on.');
+    }
+    this.address = address.trim();
+    this.#allocator = new PortAllocator(portRange ?? DEFAULT_PORT_RANGE);
+    this.#settings = settings;
+    // Without a factory, B is IpmiConsoleOptions (the default type argument).
+    this.#sourceFactory =
+      sourceFactory ?? ((_nodeId, bmcOptions) => new IpmiConsoleSource(bmcOptions as IpmiConsoleOptions));
+    resolveBridgeSettings(settings); // fail on bad settings now, not at the first startConsole()
+  }
+
+  get activation(): ActivationMode {
+    return this.#settings.activation ?? 'on-connect';
+  }
+
+  /**
+   * Start (or restart) a node's console. Resolves once it listens. With `port`, that port is used as is;
+   * otherwise the node's previous port if it can be bound again, else the first free port of the range.
+   * Rejects with IPMI_ERR_NO_FREE_PORTS, IPMI_ERR_SOCKET (bind failed), IPMI_ERR_BAD_ARGUMENT.
+   */
+  async startConsole(nodeId: string, bmcOptions: B, options: StartConsoleOptions = {}): Promise<ConsoleInfo> {
+    checkNodeId(nodeId);
+    checkPort(options.port);
+    return this.#serialize(nodeId, async () => {
+      const previous = this.#consoles.get(nodeId);
+      if (previous) {
+        debug('node %s: restarting console %s', nodeId, previous.info.url);
+        await this.#stop(nodeId, previous);
+      }
+      const bridge = new ConsoleBridge({
+        ...this.#settings,
+        source: this.#sourceFactory(nodeId, bmcOptions),
+        host: this.address,
+        name: `node ${nodeId}`,
+      });
+      let port: number;
+      try {
+        port = await this.#bind(bridge, options.port, previous?.port);
+      } catch (error) {
+        await bridge.close();
+        throw error;
+      }
+      this.#forwardEvents(nodeId, bridge);
+      const managed: ManagedConsole = { bridge, port, info: { type: 'socat', url: bridge.url } };
+      this.#consoles.set(nodeId, managed);
+      debug('node %s: console on %s', nodeId, managed.info.url);
+      return { ...managed.info };
+    });
+  }
+
+  /** The console info of a started console, else undefined. Pure read: a connected client is untouched. */
+  getConsole(nodeId: string): ConsoleInfo | undefined {
+    const managed = this.#consoles.get(nodeId);
+    return managed ? { ...managed.info } : undefined;
+  }
+
+  /** Stop a node's console (disconnect its client, release SOL, free the port). Unknown node: no-op. */
+  stopConsole(nodeId: string): Promise<void> {
+    return this.#serialize(nodeId, async () => {
+      const managed = this.#consoles.get(nodeId);
+      if (managed) await this.#stop(nodeId, managed);
+    });
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#consoles.keys()].map((nodeId) => this.stopConsole(nodeId)));
+  }
+
+  list(): ConsoleListEntry[] {
+    return [...this.#consoles].map(([nodeId, { bridge, port, info }]) => ({
+      nodeId,
+      url: info.url,
+      port,
+      state: bridge.state,
+      metrics: bridge.metrics,
+    }));
+  }
+
+  /**
+   * Bring consoles in line with what the conductor knows (start or takeover): enabled nodes are started
+   * (nodes with an explicit port first, so that the range never hands their port to another node), disabled
+   * ones stopped. Nodes not listed are left alone. Never rejects for one node's failure: each result says
+   * how that node went, in the order given.
+   */
+  async restore(nodes: ReadonlyArray<RestoreNode<B>>): Promise<RestoreResult[]> {
+    const order = nodes
+      .map((node, index) => ({ node, index }))
+      .sort((a, b) => rank(a.node) - rank(b.node) || a.index - b.index);
+    const results: RestoreResult[] = new Array<RestoreResult>(nodes.length);
+    for (const { node, index } of order) {
+      const result: RestoreResult = { nodeId: node.nodeId, enabled: node.enabled };
+      try {
+        if (node.enabled) {
+          result.info = await this.startConsole(node.nodeId, node.bmcOptions, node.port === undefined ? {} : { port: node.port });
+        } else {
+          await this.stopConsole(node.nodeId);
+        }
+      } catch (error) {
+        result.error =
+          error instanceof IpmiError
+            ? error
+            : new IpmiError('IPMI_ERR_SOCKET', `Restoring the console of node ${node.nodeId} failed.`, { cause: error });
+        debug('node %s: restore failed: %s', node.nodeId, result.error.message);
+      }
+      results[index] = result;
+    }
+    return results;
+  }
+
+  /** Listen on the explicit port, else the previous one if it binds again, else the range. */
+  async #bind(bridge: ConsoleBridge, explicit: number | undefined, previous: number | undefined): Promise<number> {
+    if (explicit !== undefined) return this.#bindExplicit(bridge, explicit);
+    if (previous !== undefined && !this.#allocator.includes(previous)) {
+      try {
+        return await this.#bindExplicit(bridge, previous);
+      } catch (error) {
+        if (!isPortTaken(error)) throw error;
+      }
+    }
+    const { port } = await this.#allocator.acquire((candidate) => bridge.listen(candidate), { prefer: previous });
+    return port;
+  }
+
+  async #bindExplicit(bridge: ConsoleBridge, port: number): Promise<number> {
+    const owner = [...this.#consoles].find(([, managed]) => managed.port === port)?.[0];
+    if (!this.#allocator.reserve(port)) {
+      throw new IpmiError(
+        'IPMI_ERR_SOCKET',
+        `Console port ${port} is already used${owner === undefined ? '' : ` by the console of node ${owner}`}.`,
+      );
+    }
+    try {
+      return await bridge.listen(port);
+    } catch (error) {
+      this.#allocator.release(port);
+      throw error;
+    }
+  }
+
+  async #stop(nodeId: string, managed: ManagedConsole): Promise<void> {
+    this.#consoles.delete(nodeId);
+    await managed.bridge.close();
+    this.#allocator.release(managed.port);
+    debug('node %s: console %s stopped', nodeId, managed.info.url);
+  }
+
+  #forwardEvents(nodeId: string, bridge: ConsoleBridge): void {
+    const emit = (event: ConsoleEvent): boolean => this.emit('console-event', event);
+    bridge.on('state', (state: BridgeState, previous: BridgeState) => emit({ nodeId, event: 'state', state, previous }));
+    bridge.on('client-connected', (client: ClientInfo) => emit({ nodeId, event: 'client-connected', client }));
+    bridge.on('client-refused', (client: ClientInfo) => emit({ nodeId, event: 'client-refused', client }));
+    bridge.on('client-disconnected', ({ reason, ...client }: ClientInfo & { reason: DisconnectReason }) =>
+      emit({ nodeId, event: 'client-disconnected', client, reason }),
+    );
+    bridge.on('reconnect', (detail: ReconnectEvent) => emit({ nodeId, event: 'reconnect', ...detail }));
+    bridge.on('error', (error: IpmiError) => emit({ nodeId, event: 'error', error }));
+  }
+
+  /** Run `work` after every earlier operation on the same node has settled. */
+  #serialize<T>(nodeId: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.#queues.get(nodeId) ?? Promise.resolve()).then(work);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(nodeId, settled);
+    void settled.then(() => {
+      if (this.#queues.get(nodeId) === settled) this.#queues.delete(nodeId);
+    });
+    return run;
+  }
+}
+
+function rank(node: RestoreNode<unknown>): number {
+  if (!node.enabled) return 0; // stops first: they free ports
+  return node.port === undefined ? 2 : 1;
+}

@@ -1,0 +1,44 @@
+/**
+ * What the bridge needs from a console: a byte stream that can be opened and released. The IPMI SOL stack
+ * implements it (ipmi-console-source.ts); specs use an in-memory fake. Keeping this narrow lets the bridge be
+ * built and tested with no BMC.
+ */
+import type { Duplex } from 'node:stream';
+
+/**
+ * An open console: a Duplex of raw console bytes (readable: what the host prints; writable: what is typed).
+ * Backpressure is honoured both ways: while the readable side is paused the source stops accepting data from
+ * the host (SOL: stops ACKing), and `write()` returning false means "wait for 'drain'".
+ *
+ * Contract on ending:
+ * - `deactivate()` releases everything the stream holds (SOL payload, session). It resolves once released,
+ *   never rejects for a console that is already gone, and may be called more than once.
+ * - The stream emits 'close' when it ends, optionally with the reason as argument (`'close', reason?`), or
+ *   'error' then 'close'. A stream that closed on its own has released (or is releasing) its resources: the
+ *   bridge does not call `deactivate()` on it.
+ */
+export interface ConsoleStream extends Duplex {
+  deactivate(): Promise<void>;
+}
+
+export interface ConsoleOpenOptions {
+  /**
+   * Take the console over from whoever holds it (SOL: Activate Payload when "already active" on another
+   * session). The bridge asks for it only after an attempt without it failed with IPMI_ERR_SOL_IN_USE.
+   */
+  steal: boolean;
+  /** 0 for the first attempt (a client connected, or 'always' mode started); n for the n-th retry after a
+   *  failed attempt or a lost console. Resets to 0 once a console is open. */
+  attempt: number;
+}
+
+export interface ConsoleSource {
+  /**
+   * Open the console. Rejects with an IpmiError (IPMI_ERR_SOL_IN_USE when someone else holds it and `steal`
+   * is false; IPMI_ERR_ABORTED when `signal` fired). A stream resolved after `signal` fired is deactivated
+   * by the bridge.
+   */
+  open(signal: AbortSignal, options?: ConsoleOpenOptions): Promise<ConsoleStream>;
+  /** Release whatever the source itself holds (called once by the bridge on close). */
+  close?(): Promise<void>;
+}

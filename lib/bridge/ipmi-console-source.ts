@@ -1,0 +1,47 @@
+/**
+ * The real ConsoleSource: an RMCP+ session per activation, SOL on top of it. Releasing the console
+ * deactivates SOL, then closes the session; a SOL stream that ends on its own (BMC gone, payload
+ * deactivated) closes its session too.
+ */
+import { IpmiSession } from '../session/rmcpplus-session.js';
+import type { IpmiSessionOptions } from '../session/options.js';
+import { activateSol, type ActivateSolOptions } from '../sol/activate.js';
+import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream } from './console-source.js';
+
+/**
+ * What a console needs to reach its BMC: the session options (the bridge supplies the signal), the SOL
+ * payload instance (default 1) and SOL tuning (port policy, vendor workarounds...).
+ */
+export type IpmiConsoleOptions = Omit<IpmiSessionOptions, 'signal'> & {
+  solInstance?: number;
+  sol?: Omit<ActivateSolOptions, 'instance' | 'steal' | 'clock'>;
+};
+
+export class IpmiConsoleSource implements ConsoleSource {
+  readonly #options: IpmiConsoleOptions;
+
+  constructor(options: IpmiConsoleOptions) {
+    this.#options = options;
+  }
+
+  async open(signal: AbortSignal, options?: ConsoleOpenOptions): Promise<ConsoleStream> {
+    const { solInstance = 1, sol: solOptions, ...sessionOptions } = this.#options;
+    const session = await IpmiSession.open({ ...sessionOptions, signal });
+    let sol: ConsoleStream;
+    try {
+      signal.throwIfAborted();
+      sol = await activateSol(session, { ...solOptions, instance: solInstance, steal: options?.steal ?? false });
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+    const closeSession = (): Promise<void> => session.close(); // idempotent
+    sol.once('close', () => void closeSession());
+    const deactivateSol = sol.deactivate.bind(sol);
+    sol.deactivate = async () => {
+      await deactivateSol(); // never rejects
+      await closeSession();
+    };
+    return sol;
+  }
+}

@@ -1,0 +1,247 @@
+import { expect } from 'chai';
+import type net from 'node:net';
+import { isIpmiError, type IpmiError } from '../../lib/errors.js';
+import { ConsoleManager, type ConsoleEvent, type ConsoleManagerOptions } from '../../lib/bridge/console-manager.js';
+import { FakeConsoleSource } from './fake-console-source.js';
+import { TestClient, closeServer, findFreePortRange, hasIpv6Loopback, occupy, waitUntil } from './tcp-client.js';
+
+interface Bmc {
+  host: string;
+}
+
+describe('bridge/console-manager', function () {
+  const managers: ConsoleManager<Bmc>[] = [];
+  const clients: TestClient[] = [];
+  const servers: net.Server[] = [];
+  /** every source the factory built, per node, in order */
+  let sources: Map<string, FakeConsoleSource[]>;
+
+  function manager(options: Partial<ConsoleManagerOptions<Bmc>> & { portRange: string }): ConsoleManager<Bmc> {
+    const m = new ConsoleManager<Bmc>({
+      address: '127.0.0.1',
+      idleTimeoutMs: 600_000,
+      inUseGraceMs: 50,
+      lingerMs: 200,
+      sourceFactory: (nodeId) => {
+        const source = new FakeConsoleSource();
+        sources.set(nodeId, [...(sources.get(nodeId) ?? []), source]);
+        return source;
+      },
+      ...options,
+    });
+    managers.push(m);
+    return m;
+  }
+
+  function source(nodeId: string): FakeConsoleSource {
+    return sources.get(nodeId)!.at(-1)!;
+  }
+
+  function portOf(url: string): number {
+    return Number(/:(\d+)$/.exec(url)![1]);
+  }
+
+  async function connect(url: string, host = '127.0.0.1'): Promise<TestClient> {
+    const client = await TestClient.connect(portOf(url), host);
+    clients.push(client);
+    return client;
+  }
+
+  beforeEach(() => {
+    sources = new Map();
+  });
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.destroy();
+    await Promise.all(managers.splice(0).map((m) => m.stopAll()));
+    await Promise.all(servers.splice(0).map(closeServer));
+  });
+
+  it("starts a console on the first free port of the range and returns Ironic's socat console info", async () => {
+    const base = await findFreePortRange(3);
+    const m = manager({ portRange: `${base}:${base + 3}` });
+    const info = await m.startConsole('node-a', { host: 'bmc-a' });
+    expect(info).to.deep.equal({ type: 'socat', url: `tcp://127.0.0.1:${base}` });
+    expect(m.getConsole('node-a')).to.deep.equal(info);
+    expect(m.getConsole('node-b')).to.equal(undefined);
+    const [entry] = m.list();
+    expect(entry).to.include({ nodeId: 'node-a', url: info.url, port: base, state: 'idle' });
+    expect(entry!.metrics.clients).to.equal(0);
+    const client = await connect(info.url);
+    await client.write('hi');
+    await client.waitForText('hi');
+  });
+
+  it('getConsole() never disturbs a connected client', async () => {
+    const base = await findFreePortRange(2);
+    const m = manager({ portRange: `${base}:${base + 2}` });
+    const info = await m.startConsole('node-a', { host: 'bmc-a' });
+    const client = await connect(info.url);
+    await client.write('1');
+    await client.waitForText('1');
+    for (let i = 0; i < 50; i++) {
+      expect(m.getConsole('node-a')).to.deep.equal(info);
+      m.list();
+    }
+    await client.write('2');
+    await client.waitForText('12');
+    expect(client.isClosed).to.equal(false);
+    expect(source('node-a')).to.include({ activations: 1, deactivations: 0 });
+    expect(m.list()[0]!.state).to.equal('active');
+  });
+
+  it('restarts an already-started console cleanly on the same port', async () => {
+    const base = await findFreePortRange(3);
+    const m = manager({ portRange: `${base}:${base + 3}` });
+    await m.startConsole('other', { host: 'bmc-o' }); // takes base
+    const info = await m.startConsole('node-a', { host: 'bmc-a' });
+    expect(portOf(info.url)).to.equal(base + 1);
+    const old = await connect(info.url);
+    await old.write('old');
+    await old.waitForText('old');
+    const again = await m.startConsole('node-a', { host: 'bmc-a' });
+    expect(again).to.deep.equal(info);
+    await old.waitClosed();
+    expect(sources.get('node-a')![0]).to.include({ deactivations: 1, closed: true });
+    const client = await connect(again.url);
+    await client.write('new');
+    await client.waitForText('new');
+    expect(m.list().map((e) => e.nodeId).sort()).to.deep.equal(['node-a', 'other']);
+  });
+
+  it('uses an explicit port as is, keeps it on restart, and refuses one another console holds', async () => {
+    const [base, explicit] = [await findFreePortRange(2), await findFreePortRange(1)];
+    const m = manager({ portRange: `${base}:${base + 2}` });
+    const info = await m.startConsole('node-a', { host: 'bmc-a' }, { port: explicit });
+    expect(info.url).to.equal(`tcp://127.0.0.1:${explicit}`);
+    expect((await m.startConsole('node-a', { host: 'bmc-a' })).url).to.equal(info.url);
+    const error = (await m.startConsole('node-b', { host: 'bmc-b' }, { port: explicit }).catch((e: unknown) => e)) as IpmiError;
+    expect(error.code).to.equal('IPMI_ERR_SOCKET');
+    expect(error.message).to.contain('node-a');
+    expect(m.getConsole('node-b')).to.equal(undefined);
+    const bad = await m.startConsole('node-b', { host: 'bmc-b' }, { port: 0 }).catch((e: unknown) => e);
+    expect(isIpmiError(bad, 'IPMI_ERR_BAD_ARGUMENT')).to.equal(true);
+  });
+
+  it('skips ports others hold, reports IPMI_ERR_NO_FREE_PORTS on exhaustion, and reuses a stopped port at once', async () => {
+    const base = await findFreePortRange(3);
+    servers.push(await occupy(base));
+    const m = manager({ portRange: `${base}:${base + 3}` });
+    expect((await m.startConsole('a', { host: 'a' })).url).to.equal(`tcp://127.0.0.1:${base + 1}`);
+    expect((await m.startConsole('b', { host: 'b' })).url).to.equal(`tcp://127.0.0.1:${base + 2}`);
+    const error = await m.startConsole('c', { host: 'c' }).catch((e: unknown) => e);
+    expect(isIpmiError(error, 'IPMI_ERR_NO_FREE_PORTS')).to.equal(true);
+    expect(m.getConsole('c')).to.equal(undefined);
+    expect(sources.get('c')![0]!.closed).to.equal(true); // the unused bridge was closed
+    await m.stopConsole('a');
+    expect(m.getConsole('a')).to.equal(undefined);
+    expect((await m.startConsole('c', { host: 'c' })).url).to.equal(`tcp://127.0.0.1:${base + 1}`);
+  });
+
+  it('stops a console with a client connected; stopping an unknown one is a no-op; stopAll stops all', async () => {
+    const base = await findFreePortRange(2);
+    const m = manager({ portRange: `${base}:${base + 2}` });
+    const a = await m.startConsole('a', { host: 'a' });
+    await m.startConsole('b', { host: 'b' });
+    const client = await connect(a.url);
+    await client.write('x');
+    await client.waitForText('x');
+    await m.stopConsole('a');
+    await client.waitClosed();
+    expect(source('a')).to.include({ deactivations: 1, closed: true });
+    await m.stopConsole('a');
+    await m.stopConsole('never-started');
+    await m.stopAll();
+    expect(m.list()).to.deep.equal([]);
+    expect(source('b').closed).to.equal(true);
+  });
+
+  it('serializes concurrent starts and stops of one node', async () => {
+    const base = await findFreePortRange(2);
+    const m = manager({ portRange: `${base}:${base + 2}` });
+    const [one, two] = await Promise.all([m.startConsole('a', { host: 'a' }), m.startConsole('a', { host: 'a' })]);
+    expect(one).to.deep.equal(two);
+    expect(m.list()).to.have.length(1);
+    await Promise.all([m.stopConsole('a'), m.startConsole('a', { host: 'a' }), m.stopConsole('a')]);
+    expect(m.list()).to.deep.equal([]);
+    expect(sources.get('a')!.every((s) => s.closed)).to.equal(true);
+  });
+
+  it('forwards every bridge event as console-event with the node ID', async () => {
+    const base = await findFreePortRange(1);
+    const m = manager({ portRange: `${base}:${base + 1}` });
+    const events: ConsoleEvent[] = [];
+    m.on('console-event', (event: ConsoleEvent) => events.push(event));
+    const info = await m.startConsole('node-a', { host: 'a' });
+    const client = await connect(info.url);
+    await client.write('e');
+    await client.waitForText('e');
+    client.destroy();
+    await waitUntil(() => events.some((e) => e.event === 'state' && e.state === 'idle'), 'the idle state event');
+    expect(events.every((e) => e.nodeId === 'node-a')).to.equal(true);
+    expect(events.map((e) => (e.event === 'state' ? `state:${e.state}` : e.event))).to.deep.equal([
+      'client-connected',
+      'state:connecting',
+      'state:active',
+      'client-disconnected',
+      'state:idle',
+    ]);
+  });
+
+  it('restore(): explicit ports first, range for the rest, disabled ones stopped, one failure does not stop the others', async () => {
+    const base = await findFreePortRange(3);
+    const busy = await findFreePortRange(1);
+    servers.push(await occupy(busy));
+    const m = manager({ portRange: `${base}:${base + 3}` });
+    await m.startConsole('gone', { host: 'g' });
+    const results = await m.restore([
+      { nodeId: 'ranged', bmcOptions: { host: 'r' }, enabled: true },
+      { nodeId: 'pinned', bmcOptions: { host: 'p' }, enabled: true, port: base },
+      { nodeId: 'gone', bmcOptions: { host: 'g' }, enabled: false },
+      { nodeId: 'blocked', bmcOptions: { host: 'b' }, enabled: true, port: busy },
+    ]);
+    expect(results.map((r) => r.nodeId)).to.deep.equal(['ranged', 'pinned', 'gone', 'blocked']);
+    expect(results[0]!.info!.url).to.equal(`tcp://127.0.0.1:${base + 1}`); // base was pinned, though listed later
+    expect(results[1]!.info!.url).to.equal(`tcp://127.0.0.1:${base}`);
+    expect(results[2]).to.deep.equal({ nodeId: 'gone', enabled: false });
+    expect(results[3]!.error!.code).to.equal('IPMI_ERR_SOCKET');
+    expect(m.list().map((e) => e.nodeId).sort()).to.deep.equal(['pinned', 'ranged']);
+    // conductor restarts: restore again is idempotent in effect (same ports)
+    const again = await m.restore([
+      { nodeId: 'ranged', bmcOptions: { host: 'r' }, enabled: true },
+      { nodeId: 'pinned', bmcOptions: { host: 'p' }, enabled: true, port: base },
+    ]);
+    expect(again.map((r) => r.info!.url)).to.deep.equal([results[0]!.info!.url, results[1]!.info!.url]);
+  });
+
+  it('gives IPv6 consoles a bracketed URL', async function () {
+    if (!(await hasIpv6Loopback())) this.skip(); // no ::1 on this machine: nothing to listen on
+    const base = await findFreePortRange(1);
+    const m = manager({ address: '::1', portRange: `${base}:${base + 1}` });
+    const info = await m.startConsole('v6', { host: 'bmc' });
+    expect(info).to.deep.equal({ type: 'socat', url: `tcp://[::1]:${base}` });
+    const client = await connect(info.url, '::1');
+    await client.write('six');
+    await client.waitForText('six');
+  });
+
+  it('validates its arguments with IPMI_ERR_BAD_ARGUMENT before anything starts', async () => {
+    const refused = (make: () => unknown): boolean => {
+      try {
+        make();
+      } catch (error) {
+        return isIpmiError(error, 'IPMI_ERR_BAD_ARGUMENT');
+      }
+      return false;
+    };
+    expect(refused(() => manager({ portRange: '20000:10000' }))).to.equal(true);
+    expect(refused(() => manager({ portRange: '10000:10001', idleTimeoutMs: -5 }))).to.equal(true);
+    expect(refused(() => manager({ portRange: '10000:10001', address: ' ' }))).to.equal(true);
+    const m = manager({ portRange: '10000:10001' });
+    for (const [nodeId, port] of [['', undefined], ['n', 65536], ['n', 1.5]] as const) {
+      const error = await m.startConsole(nodeId, { host: 'x' }, { port }).catch((e: unknown) => e);
+      expect(isIpmiError(error, 'IPMI_ERR_BAD_ARGUMENT'), `${nodeId}:${port}`).to.equal(true);
+    }
+    expect(m.list()).to.deep.equal([]);
+  });
+});
