@@ -113,7 +113,7 @@ describe('interop: session vs fake BMC', function () {
   });
 
   describe('SOL through faults (real UDP)', () => {
-    const solOf = async (options: ConstructorParameters<typeof FakeBmc>[0]) => {
+    const solOf = async (options: Omit<ConstructorParameters<typeof FakeBmc>[0], 'users'>) => {
       await bmc.close();
       bmc = new FakeBmc({ users, ...options });
       await bmc.listen();
