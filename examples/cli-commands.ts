@@ -7,6 +7,8 @@ import { IpmiSession } from '../lib/session/rmcpplus-session.js';
 import type { SolStream } from '../lib/sol/sol-stream.js';
 import { requireConnection, type ParsedArgs } from './cli-args.js';
 import { EscapeParser, ESCAPE_HELP } from './escape.js';
+import { ConsoleBridge, type ActivationMode } from '../lib/bridge/console-bridge.js';
+import { IpmiConsoleSource } from '../lib/bridge/ipmi-console-source.js';
 
 export type Command = (args: ParsedArgs) => Promise<number>;
 
@@ -129,4 +131,59 @@ export async function deactivate(args: ParsedArgs): Promise<number> {
   }
 }
 
-export const commands: Record<string, Command | undefined> = { activate, deactivate };
+/** ADDR:PORT, [IPV6]:PORT, or a bare PORT (then 127.0.0.1: never a wildcard address unless asked for). */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `--listen ${value}: expected ADDR:PORT, [IPV6]:PORT or PORT (0 for any free port)`);
+  }
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+/**
+ * `serve`: a TCP console server in place of Ironic's `socat TCP4-LISTEN:PORT,bind=ADDR,reuseaddr,fork,
+ * max-children=1 EXEC:"ipmitool ... sol activate",pty,stderr`. Prints the tcp:// URL once listening;
+ * SIGINT/SIGTERM deactivate SOL and exit 0.
+ */
+export async function serve(args: ParsedArgs): Promise<number> {
+  requireConnection(args);
+  const listen = args.flags.get('--listen');
+  if (typeof listen !== 'string') throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', 'serve needs --listen ADDR:PORT');
+  const { host, port } = parseListen(listen);
+  const idle = args.flags.get('--idle-timeout');
+  let idleTimeoutMs: number | undefined;
+  if (idle !== undefined) {
+    const seconds = typeof idle === 'string' && /^\d+(\.\d+)?$/.test(idle) ? Number(idle) : NaN;
+    if (!(seconds >= 0)) throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `--idle-timeout ${String(idle)}: seconds, 0 disables (like socat -T)`);
+    idleTimeoutMs = Math.round(seconds * 1000);
+  }
+  const activation = args.flags.get('--activation') ?? 'on-connect';
+  if (activation !== 'on-connect' && activation !== 'always') {
+    throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `--activation ${String(activation)}: on-connect or always`);
+  }
+  const source = new IpmiConsoleSource({ ...args.session, solInstance: instanceOf(args) });
+  const bridge = new ConsoleBridge({
+    source,
+    host,
+    port,
+    activation: activation as ActivationMode,
+    takeover: args.flags.has('--takeover'),
+    ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+  });
+  bridge.on('error', (err: Error) => note(`${(err as IpmiError).code ?? 'error'}: ${err.message}\n`));
+  bridge.on('state', (state: string) => note(`[console ${state}]\n`));
+  bridge.on('reconnect', (e: { attempt: number; delayMs: number; error?: IpmiError }) =>
+    note(`[reconnecting to the BMC: attempt ${e.attempt} in ${e.delayMs} ms${e.error ? ` after ${e.error.code}` : ''}]\n`),
+  );
+  await bridge.listen();
+  process.stdout.write(`${bridge.url}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await bridge.close();
+  return 0;
+}
+
+export const commands: Record<string, Command | undefined> = { activate, deactivate, serve };

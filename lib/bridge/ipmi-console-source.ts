@@ -4,7 +4,7 @@
  * deactivated) closes its session too.
  */
 import { IpmiSession } from '../session/rmcpplus-session.js';
-import type { IpmiSessionOptions } from '../session/options.js';
+import { resolveSessionOptions, type IpmiSessionOptions } from '../session/options.js';
 import { activateSol, type ActivateSolOptions } from '../sol/activate.js';
 import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream } from './console-source.js';
 
@@ -20,7 +20,10 @@ export type IpmiConsoleOptions = Omit<IpmiSessionOptions, 'signal'> & {
 export class IpmiConsoleSource implements ConsoleSource {
   readonly #options: IpmiConsoleOptions;
 
+  /** Throws IPMI_ERR_BAD_ARGUMENT at once for bad BMC options, so startConsole fails before it listens. */
   constructor(options: IpmiConsoleOptions) {
+    const { solInstance: _instance, sol: _sol, ...sessionOptions } = options;
+    resolveSessionOptions(sessionOptions);
     this.#options = options;
   }
 

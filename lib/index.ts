@@ -1,0 +1,66 @@
+/**
+ * ipmi-sol-bridge: IPMI 2.0 / RMCP+ Serial-over-LAN consoles as in-process Node streams, bridged to TCP the way
+ * OpenStack Ironic's socat+ipmitool consoles are, without spawning a process. Re-exports only.
+ */
+export { IpmiError, isIpmiError, completionCodeText, type IpmiErrorCode, type IpmiErrorOptions } from './errors.js';
+
+// RMCP+ session
+export { IpmiSession, type SessionStats, type SessionState, type RequestOptions } from './session/rmcpplus-session.js';
+export {
+  parseKgHex,
+  parsePrivilege,
+  parseCipherSuite,
+  DEFAULT_IPMI_PORT,
+  DEFAULT_TIMEOUT_MS,
+  DEFAULT_RETRIES,
+  DEFAULT_KEEPALIVE_MS,
+  type IpmiSessionOptions,
+  type PrivilegeOption,
+} from './session/options.js';
+export { UdpTransport, type UdpTransportOptions, type TransportStats } from './transport/udp-transport.js';
+export { SUPPORTED_CIPHER_SUITE_IDS, CIPHER_SUITES, cipherSuiteById, type CipherSuite } from './crypto/cipher-suites.js';
+export { NetFn } from './codec/ipmi-message.js';
+export { Cmd, type DeviceId } from './codec/commands.js';
+
+// Serial-over-LAN
+export { SolStream, DEFAULT_SOL_READABLE_HWM, DEFAULT_SOL_WRITABLE_HWM } from './sol/sol-stream.js';
+export { activateSol, deactivateSol, type ActivateSolOptions, type SolPortPolicy } from './sol/activate.js';
+export {
+  DEFAULT_SOL_RETRANSMIT_INTERVAL_MS,
+  DEFAULT_SOL_MAX_RETRANSMITS,
+  type SolStats,
+  type SolWorkarounds,
+  type InboundPausePolicy,
+} from './sol/sol-engine.js';
+export type { SolHost, IpmiCommand, IpmiCommandResponse } from './sol/sol-host.js';
+
+// TCP bridge and console manager
+export {
+  ConsoleBridge,
+  consoleUrl,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_HOLD_BYTES,
+  type ConsoleBridgeOptions,
+  type BridgeState,
+  type BridgeMetrics,
+  type ActivationMode,
+  type DisconnectReason,
+  type ReconnectOptions,
+  type ReconnectEvent,
+  type ClientInfo,
+  type BridgeSettings,
+} from './bridge/console-bridge.js';
+export {
+  ConsoleManager,
+  DEFAULT_PORT_RANGE,
+  type ConsoleInfo,
+  type ConsoleManagerOptions,
+  type StartConsoleOptions,
+  type ConsoleListEntry,
+  type ConsoleEvent,
+  type RestoreNode,
+  type RestoreResult,
+} from './bridge/console-manager.js';
+export { IpmiConsoleSource, type IpmiConsoleOptions } from './bridge/ipmi-console-source.js';
+export type { ConsoleSource, ConsoleStream, ConsoleOpenOptions } from './bridge/console-source.js';
+export { parsePortRange, PortAllocator, type PortRangeSegment } from './bridge/port-range.js';
