@@ -3,6 +3,8 @@
  * ipmi-sol-bridge: the example single-node CLI. Flags follow ipmitool's (see USAGE).
  * On failure it prints one line, `CODE: sentence`, on stderr and exits non-zero; the password never appears.
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { IpmiError } from '../lib/errors.js';
 import { IpmiSession } from '../lib/session/rmcpplus-session.js';
 import { parseArgs, requireConnection, USAGE, type ParsedArgs } from './cli-args.js';
@@ -67,8 +69,17 @@ export function fail(err: unknown): number {
   return EXIT_FAILURE;
 }
 
-const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli.js') || process.argv[1]?.endsWith('/cli.ts');
-if (isMain) {
+/** Run when executed directly, also through npm's bin symlink (node_modules/.bin/ipmi-sol-bridge). */
+function isMain(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
