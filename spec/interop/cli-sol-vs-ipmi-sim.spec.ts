@@ -3,6 +3,7 @@
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { requirePeer, whichBinary } from '../helpers/peers.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
@@ -117,5 +118,32 @@ describe('interop: CLI activate/deactivate vs ipmi_sim', function () {
     expect(out).to.contain('[terminated ipmi-sol-bridge]');
     expect(out).to.contain('EXIT=0');
     expect(out).to.match(/(^|\n)icanon/); // canonical mode is back on after exit
+  });
+
+  it('serve: prints the tcp:// URL once listening, bridges a client, rejects a second one, exits 0 on SIGTERM', async () => {
+    const server = cli(['serve', ...conn, '--listen', '127.0.0.1:0', '--idle-timeout', '60']);
+    await until(() => /tcp:\/\/127\.0\.0\.1:\d+\n/.test(server.stdout()), 15_000);
+    const url = new URL(server.stdout().trim().split('\n')[0]!);
+    expect(url.protocol).to.equal('tcp:');
+    const client = connect(Number(url.port), '127.0.0.1');
+    let got = '';
+    client.on('data', (d) => (got += d));
+    await new Promise((r) => client.once('connect', r));
+    client.write('served\r');
+    await until(() => got.includes('served\r'), 10_000);
+    const second = connect(Number(url.port), '127.0.0.1');
+    let refused = '';
+    second.on('data', (d) => (refused += d));
+    await new Promise((r) => second.once('close', r));
+    expect(refused).to.equal('console in use by another client\r\n');
+    client.end();
+    server.child.kill('SIGTERM');
+    expect(await server.exit).to.equal(0);
+  });
+
+  it('serve: a bad --listen is one clear error, exit 2, before anything starts', async () => {
+    const r = cli(['serve', ...conn, '--listen', 'nowhere']);
+    expect(await r.exit).to.equal(2);
+    expect(r.stderr()).to.match(/^IPMI_ERR_BAD_ARGUMENT: --listen nowhere/m);
   });
 });
