@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', 'eslint.config.js'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', 'eslint.config.js', '**/*.tmp.*', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
