@@ -65,6 +65,8 @@ export interface ActivateSolOptions {
   writableHighWaterMark?: number;
   /** Monotonic milliseconds; injectable for specs. */
   clock?: () => number;
+  /** Ask the BMC who holds the payload this often (DEFAULT_SOL_OWNERSHIP_CHECK_MS); 0 disables. */
+  ownershipCheckMs?: number;
 }
 
 /** Characters a packet for a BMC inbound payload size (see SOL_FALLBACK_CHARACTERS). */
@@ -184,6 +186,7 @@ export async function activateSol(host: SolHost, options: ActivateSolOptions = {
     workarounds,
     readableHighWaterMark: options.readableHighWaterMark,
     writableHighWaterMark: options.writableHighWaterMark,
+    ownershipCheckMs: options.ownershipCheckMs,
     clock: options.clock,
   });
 }

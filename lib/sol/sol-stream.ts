@@ -17,6 +17,8 @@ import createDebug from 'debug';
 import { IpmiError, isIpmiError } from '../errors.js';
 import { SolEngine, type InboundPausePolicy, type SolStats, type SolWorkarounds } from './sol-engine.js';
 import { deactivateSol } from './sol-commands.js';
+import { Cmd, encodeGetPayloadInstanceInfo } from '../codec/commands.js';
+import { NetFn } from '../codec/ipmi-message.js';
 import type { SolHost } from './sol-host.js';
 
 const debug = createDebug('ipmi:sol');
@@ -25,6 +27,12 @@ const debug = createDebug('ipmi:sol');
 export const DEFAULT_SOL_WRITABLE_HWM = 4096;
 /** Default readable highWaterMark: characters from the BMC buffered for a slow consumer. */
 export const DEFAULT_SOL_READABLE_HWM = 16384;
+/**
+ * How often the stream asks Get Payload Instance Info (section 24.5) who holds its payload. Some BMCs let
+ * another session take SOL without sending us "SOL deactivating" (table 15-3): ipmi_sim among them. Being an
+ * IPMI request, the check also keeps the session alive (it resets the session's keepalive timer).
+ */
+export const DEFAULT_SOL_OWNERSHIP_CHECK_MS = 10_000;
 
 export interface SolStreamOptions {
   /** Payload instance (Activate Payload byte 2), 1..15. */
@@ -46,6 +54,8 @@ export interface SolStreamOptions {
   writableHighWaterMark?: number;
   /** Monotonic milliseconds; injectable for specs. */
   clock?: () => number;
+  /** See DEFAULT_SOL_OWNERSHIP_CHECK_MS; 0 disables. */
+  ownershipCheckMs?: number;
 }
 
 interface PendingWrite {
@@ -69,6 +79,7 @@ export class SolStream extends Duplex {
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
   private deactivation: Promise<void> | undefined;
+  private ownershipTimer: NodeJS.Timeout | undefined;
   private readonly sendOptions: { encrypt: boolean; authenticate: boolean; port: number };
 
   /** The UDP port SOL payloads go to now (it moves once if the BMC answers only on its reported port). */
@@ -140,6 +151,49 @@ export class SolStream extends Duplex {
     }
     this.engine.start(this.clock());
     this.reschedule();
+    const every = options.ownershipCheckMs ?? DEFAULT_SOL_OWNERSHIP_CHECK_MS;
+    if (every > 0) this.ownershipTimer = setInterval(() => void this.checkOwnership(), every);
+  }
+
+  /**
+   * Get Payload Instance Info (section 24.5): bytes 1-4 are the ID of the session holding the instance, 0 when
+   * it is not active. Another ID than ours means SOL was taken over. A BMC that lacks the command (0xC1) or
+   * answers oddly is not asked again; a request that times out closes the session, which ends the stream.
+   */
+  private async checkOwnership(): Promise<void> {
+    if (this.destroyed || this.deactivation || this.host.closed) return;
+    let rsp;
+    try {
+      rsp = await this.host.request({
+        netFn: NetFn.APP,
+        cmd: Cmd.GET_PAYLOAD_INSTANCE_INFO,
+        data: encodeGetPayloadInstanceInfo(this.instance),
+      });
+    } catch {
+      return;
+    }
+    if (this.destroyed || this.deactivation) return;
+    if (rsp.completionCode !== 0 || rsp.data.length < 4) {
+      debug('instance %d: Get Payload Instance Info unusable (cc 0x%s), not asked again', this.instance, rsp.completionCode.toString(16));
+      this.stopOwnershipChecks();
+      return;
+    }
+    const holder = rsp.data.readUInt32LE(0);
+    if (holder === this.host.bmcSessionId) return;
+    this.destroy(
+      new IpmiError(
+        'IPMI_ERR_SOL_DEACTIVATED',
+        holder === 0
+          ? `SOL instance ${this.instance} was deactivated by another session (the BMC did not say so)`
+          : `SOL instance ${this.instance} was taken over by another session (BMC session 0x${holder.toString(16)})`,
+        { fatal: true },
+      ),
+    );
+  }
+
+  private stopOwnershipChecks(): void {
+    if (this.ownershipTimer) clearInterval(this.ownershipTimer);
+    this.ownershipTimer = undefined;
   }
 
   /** Counters of the SOL protocol (a copy). */
@@ -182,6 +236,7 @@ export class SolStream extends Duplex {
     if (this.deactivation) return this.deactivation;
     this.engine.close();
     this.clearTimer();
+    this.stopOwnershipChecks();
     this.deactivation = (async () => {
       if (!this.host.closed) {
         try {
@@ -227,6 +282,7 @@ export class SolStream extends Duplex {
     const reason = err === null ? undefined : isIpmiError(err) ? err : new IpmiError('IPMI_ERR_ABORTED', err.message, { cause: err, fatal: true });
     this.closeReason = reason;
     this.clearTimer();
+    this.stopOwnershipChecks();
     for (const off of this.unsubscribe.splice(0)) off();
     this.engine.close(reason);
     const writeErr = reason ?? this.closedError();
