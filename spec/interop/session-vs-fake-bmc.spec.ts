@@ -105,6 +105,43 @@ describe('interop: session vs fake BMC', function () {
     await s.close();
   });
 
+  it('a lost RAKP 1 restarts the handshake from Open Session with a new console session ID', async () => {
+    await bmc.close();
+    let rakp1Seen = 0;
+    let openSessions = 0;
+    bmc = new FakeBmc({
+      users,
+      sol: { host: 'echo' },
+      faults: {
+        drop: (dir, info) => {
+          if (dir === 'in' && info.payloadType === 0x10) openSessions++;
+          if (dir === 'in' && info.payloadType === 0x12) return ++rakp1Seen === 1; // swallow the first RAKP 1
+          return false;
+        },
+      },
+    });
+    await bmc.listen();
+    const s = await IpmiSession.open({ ...base(), cipherSuite: 17, timeoutMs: 200 });
+    expect(s.stats.handshakeRestarts).to.equal(1);
+    expect(rakp1Seen).to.equal(2);
+    expect(openSessions).to.equal(2); // the retry went back to Open Session, not a repeated RAKP 1
+    await s.getDeviceId();
+    await s.close();
+  });
+
+  it("'auto' falls back to suite 3 when Get Channel Cipher Suites goes unanswered", async () => {
+    await bmc.close();
+    bmc = new FakeBmc({
+      users,
+      sol: { host: 'echo' },
+      faults: { drop: (dir, info) => dir === 'in' && info.ipmi?.cmd === 0x54 },
+    });
+    await bmc.listen();
+    const s = await IpmiSession.open({ ...base(), timeoutMs: 200 });
+    expect(s.cipherSuite).to.equal(3);
+    await s.close();
+  });
+
   it('Close Session frees the session on the BMC', async () => {
     const s = await IpmiSession.open({ ...base(), cipherSuite: 3 });
     expect(bmc.sessions.length).to.equal(1);
