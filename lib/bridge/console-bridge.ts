@@ -41,6 +41,7 @@ import { performance } from 'node:perf_hooks';
 import createDebug from 'debug';
 import { IpmiError, isIpmiError, type IpmiErrorCode } from '../errors.js';
 import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream } from './console-source.js';
+import { isHostSyntax } from '../host-syntax.js';
 
 const debug = createDebug('ipmi:bridge');
 
@@ -315,8 +316,8 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
     if (!options || typeof options.source?.open !== 'function') {
       throw badOption('source', options?.source, 'a ConsoleSource with an open() method');
     }
-    if (typeof options.host !== 'string' || options.host.trim() === '') {
-      throw badOption('host', options.host, 'an address to listen on');
+    if (typeof options.host !== 'string' || options.host.trim() === '' || !isHostSyntax(options.host.trim())) {
+      throw badOption('host', options.host, 'an IP address or host name to listen on');
     }
     this.#source = options.source;
     this.host = options.host.trim();
@@ -609,6 +610,12 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
     if (client !== undefined && client.writable) {
       this.#touch();
       this.#bytesToClient += data.length;
+      // Coalesce what the console delivers in one event-loop turn into one socket write at the end of the turn:
+      // the SOL ACK (sent on the next tick) then leaves before the TCP write syscall, not after it.
+      if (client.writableCorked === 0) {
+        client.cork();
+        setImmediate(uncork, client);
+      }
       if (!client.write(data)) this.#updateFlow();
     } else {
       this.#bytesDiscarded += data.length;
@@ -885,6 +892,10 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
   #emitError(error: IpmiError): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
+}
+
+function uncork(socket: net.Socket): void {
+  socket.uncork();
 }
 
 function abortError(signal: AbortSignal): IpmiError {

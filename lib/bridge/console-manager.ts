@@ -26,6 +26,7 @@ import {
 import type { ConsoleSource } from './console-source.js';
 import { IpmiConsoleSource, type IpmiConsoleOptions } from './ipmi-console-source.js';
 import { PortAllocator, isPortTaken } from './port-range.js';
+import { isHostSyntax } from '../host-syntax.js';
 
 const debug = createDebug('ipmi:bridge');
 
@@ -114,6 +115,9 @@ export class ConsoleManager<B = IpmiConsoleOptions> extends EventEmitter {
     const { address, portRange, sourceFactory, ...settings } = options;
     if (typeof address !== 'string' || address.trim() === '') {
       throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', 'The console manager needs an address to listen on.');
+    }
+    if (!isHostSyntax(address.trim())) {
+      throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `The console manager address '${address}' is not an IP address or host name.`);
     }
     this.address = address.trim();
     this.#allocator = new PortAllocator(portRange ?? DEFAULT_PORT_RANGE);

@@ -5,6 +5,7 @@
 import { IpmiError } from '../errors.js';
 import { CIPHER_SUITES, PRIVILEGE_LEVELS, SUPPORTED_CIPHER_SUITE_IDS, type PrivilegeName } from '../crypto/cipher-suites.js';
 import type { UdpTransport } from '../transport/udp-transport.js';
+import { isHostSyntax } from '../host-syntax.js';
 
 export const DEFAULT_IPMI_PORT = 623;
 /** Per-attempt wait for a BMC answer. ipmitool waits 1 s per try (its -N default since 1.8.19 is 2 s for lanplus). */
@@ -103,6 +104,7 @@ function nonNegativeInt(name: string, value: number | undefined, fallback: numbe
 export function resolveSessionOptions(o: IpmiSessionOptions): ResolvedSessionOptions {
   if (!o || typeof o !== 'object') throw bad('session options are required');
   if (typeof o.host !== 'string' || o.host.trim() === '') throw bad('host is required (the BMC address)');
+  if (!isHostSyntax(o.host.trim())) throw bad(`host "${o.host}" is not an IP address or a host name (give the port with port/-p)`);
   const port = o.port ?? DEFAULT_IPMI_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(`port ${String(o.port)} is not a UDP port (1-65535)`);
   if (typeof o.username !== 'string') throw bad('username is required (use "" for the anonymous/null user)');

@@ -29,6 +29,8 @@ export interface TransportEndpoint {
   /** True while the handshake runs: the endpoint then also gets session-ID-0 datagrams from its address. */
   preSession: boolean;
   deliver(datagram: Buffer, envelope: RmcpEnvelope, fromPort: number): void;
+  /** Told when a datagram with this endpoint's session ID came from another address or port (and was dropped). */
+  foreign?(): void;
 }
 
 export interface UdpTransportOptions {
@@ -154,6 +156,7 @@ export class UdpTransport {
         }
         if (endpoint.address !== address || !endpoint.ports.has(rinfo.port)) {
           this.stats.dropped.foreignAddress++;
+          endpoint.foreign?.();
           return;
         }
         endpoint.deliver(msg, envelope, rinfo.port);
