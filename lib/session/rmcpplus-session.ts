@@ -426,6 +426,10 @@ export class IpmiSession extends EventEmitter implements SolHost {
     this.endpoint.preSession = true;
     const consoleSessionId = this.endpoint.consoleSessionId;
     const tag = this.random(1)[0]! & 0x3f;
+    // Sessions handshaking with one BMC over a shared transport all see its session-ID-0 answers: ours carry
+    // our console session ID (sections 13.18, 13.21, 13.23); an error answer too short to hold it, our tag.
+    const isOurs = (msg: { tag: number; status: number; consoleSessionId: number }) =>
+      msg.tag === tag && (msg.consoleSessionId === consoleSessionId || (msg.status !== 0 && msg.consoleSessionId === 0));
 
     // Open Session Request/Response (sections 13.17, 13.18).
     const open = await this.handshakeStep(
@@ -439,12 +443,9 @@ export class IpmiSession extends EventEmitter implements SolHost {
         confidentiality: suite.confidentiality,
       }),
       PayloadType.OPEN_SESSION_REQUEST,
-      (m) => (m.kind === 'open-session' && m.msg.tag === tag ? m.msg : undefined),
+      (m) => (m.kind === 'open-session' && isOurs(m.msg) ? m.msg : undefined),
     );
     if (open.status !== 0) throw this.openSessionError(open.status, suite);
-    if (open.consoleSessionId !== consoleSessionId) {
-      throw new IpmiError('IPMI_ERR_PROTOCOL', 'Open Session Response names another console session ID', { fatal: true });
-    }
     if (open.auth !== suite.auth || open.integrity !== suite.integrity || open.confidentiality !== suite.confidentiality) {
       throw new IpmiError('IPMI_ERR_CIPHER_SUITE', `the BMC answered cipher suite ${suite.id} with other algorithms`, { fatal: true });
     }
@@ -457,7 +458,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
       'RAKP 1',
       encodeRakp1({ tag, bmcSessionId: open.bmcSessionId, consoleRandom, role, username: o.username }),
       PayloadType.RAKP1,
-      (m) => (m.kind === 'rakp2' && m.msg.tag === tag ? m.msg : undefined),
+      (m) => (m.kind === 'rakp2' && isOurs(m.msg) ? m.msg : undefined),
     );
     if (rakp2.status !== 0) throw this.rakpError('RAKP 2', rakp2.status);
     const ctx: RakpContext = {
@@ -488,7 +489,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
       'RAKP 3',
       encodeRakp3({ tag, status: 0, bmcSessionId: open.bmcSessionId, authCode: rakp3AuthCode(ctx) }),
       PayloadType.RAKP3,
-      (m) => (m.kind === 'rakp4' && m.msg.tag === tag ? m.msg : undefined),
+      (m) => (m.kind === 'rakp4' && isOurs(m.msg) ? m.msg : undefined),
     );
     if (rakp4.status !== 0) throw this.rakpError('RAKP 4', rakp4.status);
     const icv = rakp4Icv(ctx, keys.sik);
