@@ -44,8 +44,9 @@ export const ActivateCompletion = {
  * but the session's (or its byte swap), so BMCs in the field accept SOL on the session's port; and behind a
  * port forward or NAT the reported port (the BMC's own) is not reachable at all.
  * - 'auto' (default): start on the session's port. Where the BMC reported another, plausible port, the
- *   stream's first packet (the empty priming packet) doubles as a probe: unanswered there, SOL moves to the
- *   reported port once. 0 and byte-swapped ports (Supermicro X8DTH) are never tried.
+ *   stream's first packet (the empty priming packet) doubles as a probe: unanswered there, it is tried once on
+ *   the reported port, and SOL stays there only if the BMC answers there; otherwise it goes back to the
+ *   session's port. 0 and byte-swapped ports (Supermicro X8DTH) are never tried.
  * - 'session': always the session's port (FreeIPMI's "solport" workaround).
  * - 'reported': always the reported port, as FreeIPMI does by default (0 still means the session's port).
  */

@@ -102,6 +102,7 @@ export class SolStream extends Duplex {
     const sendOptions = { encrypt: options.encrypt, authenticate: options.authenticate, port: options.port };
     this.sendOptions = sendOptions;
     let alternatePort = options.alternatePort;
+    let probedFrom: number | undefined;
     this.engine = new SolEngine({
       send: (payload) => {
         try {
@@ -121,12 +122,21 @@ export class SolStream extends Duplex {
       },
       onAcked: (count) => this.onAcked(count),
       onBreak: () => this.emit('break'),
+      // The priming packet probes the port (see chooseSolPorts): unanswered on the session's port, try the
+      // reported one once; unanswered there too (a loss burst, or a port a NAT does not pass), come back and
+      // carry on on the session's port. SOL stays on the reported port only if the BMC answered there.
       onPrimeUnanswered: () => {
-        if (alternatePort === undefined) return false;
-        debug('instance %d: no answer on port %d, moving SOL to the reported port %d', this.instance, sendOptions.port, alternatePort);
-        sendOptions.port = alternatePort;
-        alternatePort = undefined;
-        return true;
+        if (alternatePort !== undefined) {
+          debug('instance %d: no answer on port %d, probing the reported port %d', this.instance, sendOptions.port, alternatePort);
+          [sendOptions.port, alternatePort] = [alternatePort, undefined];
+          probedFrom = options.port;
+          return true;
+        }
+        if (probedFrom !== undefined) {
+          debug('instance %d: no answer on port %d either, back to port %d', this.instance, sendOptions.port, probedFrom);
+          [sendOptions.port, probedFrom] = [probedFrom, undefined];
+        }
+        return false;
       },
       onEnd: (reason) => {
         debug('instance %d ended: %s', this.instance, reason.code);

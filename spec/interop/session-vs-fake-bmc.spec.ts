@@ -6,6 +6,8 @@ import { expect } from 'chai';
 import { FakeBmc, generatorBytes } from '../../fixtures/fake-bmc/index.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
 import { IpmiError } from '../../lib/errors.js';
+import { ImpairmentProxy } from '../../fixtures/impairment-proxy.js';
+import { freeUdpPort } from '../helpers/peers.js';
 import { SUPPORTED_CIPHER_SUITE_IDS } from '../../lib/crypto/cipher-suites.js';
 
 async function until(cond: () => boolean, ms: number): Promise<void> {
@@ -212,6 +214,29 @@ describe('interop: session vs fake BMC', function () {
       expect(s.closed).to.equal(false); // the session stays usable
       await s.getDeviceId();
       await s.close();
+    });
+
+    it('behind a NAT that cuts out during the port probe: SOL comes back to the session port and works', async () => {
+      // The BMC reports a SOL port nobody listens on, as a BMC behind a port forward reports its own port.
+      const deadPort = await freeUdpPort();
+      await bmc.close();
+      bmc = new FakeBmc({ users, sol: { host: 'echo' }, solPortReported: deadPort });
+      await bmc.listen();
+      const proxy = await ImpairmentProxy.start({ target: bmc.port, seed: 7 });
+      try {
+        const s = await IpmiSession.open({ ...base(), port: proxy.port, cipherSuite: 17 });
+        const sol = await s.activateSol({ retransmitIntervalMs: 100, maxRetransmits: 40 });
+        const cut = proxy.cut(600); // the priming packet goes unanswered on the session port: the dead port is probed
+        let got = '';
+        sol.on('data', (d: Buffer) => (got += d));
+        sol.write('through the nat\r');
+        await cut;
+        await until(() => got.includes('through the nat\r'), 10_000);
+        expect(sol.port).to.equal(proxy.port);
+        await s.close();
+      } finally {
+        await proxy.close();
+      }
     });
 
     it('steal: activate with steal:true takes SOL from another session', async () => {

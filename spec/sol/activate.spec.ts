@@ -194,6 +194,20 @@ describe('activateSol', () => {
       stream.destroy();
     });
 
+    it('auto: silent on both ports (a loss burst, a NAT), SOL comes back to the session port', async () => {
+      const host = new FakeSolHost();
+      host.port = 40623;
+      host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? activateOk({ port: 623 }) : cc(0));
+      const stream = await activateSol(host, { retransmitIntervalMs: 10, ownershipCheckMs: 0 });
+      await until(() => host.sent.some((s) => s.options.port === 623), 2000);
+      // the probe on 623 goes unanswered too: back to 40623, where data then goes
+      await until(() => host.sent.filter((s) => s.options.port === 623).length >= 2 && stream.port === 40623, 2000);
+      stream.write('x');
+      await until(() => host.sent.some((s) => s.payload.length > 4), 2000);
+      expect(host.sent.filter((s) => s.payload.length > 4).every((s) => s.options.port === 40623)).to.equal(true);
+      stream.destroy();
+    });
+
     it("'session' and 'reported' do as they say ('reported' still refuses port 0)", () => {
       expect(chooseSolPort(1623, 623, 'session')).to.equal(623);
       expect(chooseSolPort(623, 40623, 'reported')).to.equal(623);
