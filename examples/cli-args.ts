@@ -16,7 +16,7 @@ export interface ParsedArgs {
 }
 
 const VALUE_FLAGS = new Set(['-H', '-p', '-U', '-P', '-f', '-C', '-L', '-y', '-k', '-N', '-R', '-e']);
-const BOOLEAN_FLAGS = new Set(['-E', '-v', '-h']);
+const BOOLEAN_FLAGS = new Set(['-E', '-K', '-v', '-h']);
 const LONG_VALUE = new Set([
   '--instance',
   '--listen',
@@ -93,9 +93,15 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     const level = parsePrivilege(priv);
     session.privilege = (['callback', 'callback', 'user', 'operator', 'administrator'] as const)[level]!;
   }
-  if (flags.has('-y') && flags.has('-k')) throw bad('give K_g one way only: -y HEX or -k KEY');
+  // K_g, as ipmitool: -y hex, -k text, or -K from the IPMI_KGKEY environment variable (kept out of argv).
+  if ([flags.has('-y'), flags.has('-k'), flags.has('-K')].filter(Boolean).length > 1) throw bad('give K_g one way only: -y HEX, -k KEY or -K');
   if (flags.has('-y')) session.kg = parseKgHex(str('-y')!);
   if (flags.has('-k')) session.kg = Buffer.from(str('-k')!, 'utf8');
+  if (flags.has('-K')) {
+    const kg = env.IPMI_KGKEY;
+    if (kg === undefined) throw bad('-K: the IPMI_KGKEY environment variable is not set');
+    session.kg = Buffer.from(kg, 'utf8');
+  }
   const timeout = str('-N');
   if (timeout !== undefined) {
     const seconds = Number(timeout);
@@ -139,6 +145,7 @@ connection options (as ipmitool):
   -C N|auto      cipher suite (auto: the strongest the BMC offers)
   -L PRIV        USER, OPERATOR or ADMINISTRATOR (default)
   -y HEX         K_g (BMC key) in hex   -k KEY       K_g as text
+  -K             K_g from IPMI_KGKEY (kept out of the process list)
   -N SECONDS     timeout per try (1)    -R COUNT     retries (3)
   --keepalive S  keepalive period (10, 0 disables)
 `;

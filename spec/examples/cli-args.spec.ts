@@ -19,6 +19,12 @@ describe('examples/cli-args (ipmitool-style flags)', () => {
     expect(parseArgs(['info', '-H', 'h', '-U', 'u', '-f', join(dir, 'pw')]).session.password).to.equal('filepw');
   });
 
+  it('reads K_g from IPMI_KGKEY with -K, as ipmitool does', () => {
+    expect(parseArgs(['info', '-K'], { IPMI_KGKEY: 'bmc-key' }).session.kg).to.deep.equal(Buffer.from('bmc-key'));
+    expect(() => parseArgs(['info', '-K'], {})).to.throw(/IPMI_KGKEY/);
+    expect(() => parseArgs(['info', '-K', '-y', '0x01'], { IPMI_KGKEY: 'x' })).to.throw(/one way only/);
+  });
+
   it('refuses ambiguous or missing input with one clear sentence', () => {
     expect(() => parseArgs(['info', '-P', 'a', '-E'], { IPMI_PASSWORD: 'b' })).to.throw(/one way only/);
     expect(() => parseArgs(['info', '-E'], {})).to.throw(/IPMI_PASSWORD/);
