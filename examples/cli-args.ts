@@ -136,7 +136,8 @@ commands:
   deactivate [--instance N]
                            deactivate SOL (exit 0 if it was active or already inactive)
   serve --listen ADDR:PORT [--idle-timeout S] [--takeover] [--activation on-connect|always]
-                           a TCP console server like Ironic's socat; prints the tcp:// URL
+        [--tls-cert FILE --tls-key FILE]
+                           a TCP (or TLS) console server like Ironic's socat; prints the URL
 
 connection options (as ipmitool):
   -H HOST        BMC address            -p PORT      UDP port (623)

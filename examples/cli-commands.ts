@@ -1,6 +1,7 @@
 /**
  * The CLI's SOL commands: activate (a console on this terminal, like `ipmitool sol activate`) and deactivate.
  */
+import { readFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { IpmiError } from '../lib/errors.js';
 import { IpmiSession } from '../lib/session/rmcpplus-session.js';
@@ -162,6 +163,22 @@ export async function serve(args: ParsedArgs): Promise<number> {
   if (activation !== 'on-connect' && activation !== 'always') {
     throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `--activation ${String(activation)}: on-connect or always`);
   }
+  const certFile = args.flags.get('--tls-cert');
+  const keyFile = args.flags.get('--tls-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', 'a TLS listener needs both --tls-cert FILE and --tls-key FILE');
+  }
+  let tlsOptions: { cert: Buffer; key: Buffer } | undefined;
+  if (typeof certFile === 'string' && typeof keyFile === 'string') {
+    const read = (file: string, what: string) => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `cannot read the TLS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+    };
+    tlsOptions = { cert: read(certFile, 'certificate'), key: read(keyFile, 'key') };
+  }
   const source = new IpmiConsoleSource({ ...args.session, solInstance: instanceOf(args) });
   const bridge = new ConsoleBridge({
     source,
@@ -170,6 +187,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
     activation: activation as ActivationMode,
     takeover: args.flags.has('--takeover'),
     ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+    ...(tlsOptions ? { tls: tlsOptions } : {}),
   });
   bridge.on('error', (err: Error) => note(`${(err as IpmiError).code ?? 'error'}: ${err.message}\n`));
   bridge.on('state', (state: string) => note(`[console ${state}]\n`));

@@ -38,6 +38,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 import createDebug from 'debug';
 import { IpmiError, isIpmiError, type IpmiErrorCode } from '../errors.js';
 import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream } from './console-source.js';
@@ -121,6 +122,27 @@ export interface ConsoleBridgeOptions {
   stealOnInUse?: boolean;
   /** label in debug output (default: the URL) */
   name?: string;
+  /**
+   * Serve TLS instead of plain TCP (the URL becomes tls://host:port). key and cert in PEM; the rest of Node's
+   * tls.createServer options (ca, requestCert for client certificates, minVersion...) pass through.
+   */
+  tls?: ConsoleTlsOptions;
+}
+
+export type ConsoleTlsOptions = tls.TlsOptions & { key: string | Buffer; cert: string | Buffer };
+
+/** A bad key or certificate is IPMI_ERR_BAD_ARGUMENT now, not a failure at the first client. */
+export function checkTlsOptions(options: ConsoleTlsOptions): void {
+  const { key, cert } = options ?? {};
+  if ((typeof key !== 'string' && !Buffer.isBuffer(key)) || (typeof cert !== 'string' && !Buffer.isBuffer(cert))) {
+    throw badOption('tls', '{...}', 'an object with key and cert (PEM strings or Buffers)');
+  }
+  try {
+    tls.createSecureContext(options);
+  } catch (error) {
+    // Node's message names the problem (e.g. "error:... bad decrypt", "key values mismatch"), never the key.
+    throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `Console bridge option tls: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 export interface ClientInfo {
@@ -179,9 +201,9 @@ export function formatHostPort(host: string, port: number): string {
   return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Ironic's console URL for socat consoles: tcp://host:port, IPv6 in brackets. */
-export function consoleUrl(host: string, port: number): string {
-  return `tcp://${formatHostPort(host, port)}`;
+/** Ironic's console URL for socat consoles: tcp://host:port, IPv6 in brackets (tls:// for a TLS listener). */
+export function consoleUrl(host: string, port: number, scheme: 'tcp' | 'tls' = 'tcp'): string {
+  return `${scheme}://${formatHostPort(host, port)}`;
 }
 
 function badOption(name: string, value: unknown, expected: string): IpmiError {
@@ -273,6 +295,7 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
   readonly #requestedPort: number;
   readonly #name: string | undefined;
   readonly #server: net.Server;
+  readonly #tls: boolean;
   #port = 0;
   #listening = false;
   #listenAttempt: Promise<number> | undefined;
@@ -336,7 +359,18 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
     this.stealOnInUse = settings.stealOnInUse;
     this.#name = options.name;
 
-    this.#server = net.createServer({ pauseOnConnect: true }, (socket) => this.#onConnection(socket));
+    this.#tls = options.tls !== undefined;
+    if (options.tls !== undefined) {
+      checkTlsOptions(options.tls);
+      // The TLS handshake needs the socket flowing; the bridge pauses the decrypted socket itself.
+      this.#server = tls.createServer(options.tls, (socket) => {
+        socket.pause();
+        this.#onConnection(socket);
+      });
+      this.#server.on('tlsClientError', (error) => debug('%s TLS handshake failed: %s', this.#label, error.message));
+    } else {
+      this.#server = net.createServer({ pauseOnConnect: true }, (socket) => this.#onConnection(socket));
+    }
     this.#server.maxConnections = MAX_CONNECTIONS;
     this.#server.on('error', (error) => {
       if (this.#listening) this.#emitError(toIpmiError(error, 'IPMI_ERR_SOCKET', `Console listener ${this.url} failed`));
@@ -350,7 +384,7 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
 
   /** tcp://host:port (IPv6 in brackets); the requested port before listen(). */
   get url(): string {
-    return consoleUrl(this.host, this.#port || this.#requestedPort);
+    return consoleUrl(this.host, this.#port || this.#requestedPort, this.#tls ? 'tls' : 'tcp');
   }
 
   get state(): BridgeState {

@@ -22,6 +22,7 @@ import {
   type DisconnectReason,
   type ReconnectEvent,
   resolveBridgeSettings,
+  checkTlsOptions,
 } from './console-bridge.js';
 import type { ConsoleSource } from './console-source.js';
 import { IpmiConsoleSource, type IpmiConsoleOptions } from './ipmi-console-source.js';
@@ -126,6 +127,7 @@ export class ConsoleManager<B = IpmiConsoleOptions> extends EventEmitter {
     this.#sourceFactory =
       sourceFactory ?? ((_nodeId, bmcOptions) => new IpmiConsoleSource(bmcOptions as IpmiConsoleOptions));
     resolveBridgeSettings(settings); // fail on bad settings now, not at the first startConsole()
+    if (settings.tls !== undefined) checkTlsOptions(settings.tls);
   }
 
   get activation(): ActivationMode {

@@ -4,6 +4,8 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { requirePeer, whichBinary } from '../helpers/peers.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
@@ -136,6 +138,23 @@ describe('interop: CLI activate/deactivate vs ipmi_sim', function () {
     second.on('data', (d) => (refused += d));
     await new Promise((r) => second.once('close', r));
     expect(refused).to.equal('console in use by another client\r\n');
+    client.end();
+    server.child.kill('SIGTERM');
+    expect(await server.exit).to.equal(0);
+  });
+
+  it('serve --tls-cert/--tls-key: prints a tls:// URL and a verifying TLS client gets the console', async () => {
+    const certFile = fileURLToPath(new URL('../../fixtures/tls/localhost.crt', import.meta.url));
+    const keyFile = fileURLToPath(new URL('../../fixtures/tls/localhost.key', import.meta.url));
+    const server = cli(['serve', ...conn, '--listen', '127.0.0.1:0', '--tls-cert', certFile, '--tls-key', keyFile]);
+    await until(() => /tls:\/\/127\.0\.0\.1:\d+\n/.test(server.stdout()), 15_000);
+    const url = new URL(server.stdout().trim().split('\n')[0]!);
+    const client = tls.connect({ host: '127.0.0.1', port: Number(url.port), ca: readFileSync(certFile), servername: 'localhost' });
+    let got = '';
+    client.on('data', (d) => (got += d));
+    await new Promise((r) => client.once('secureConnect', r));
+    client.write('over tls\r');
+    await until(() => got.includes('over tls\r'), 10_000);
     client.end();
     server.child.kill('SIGTERM');
     expect(await server.exit).to.equal(0);
