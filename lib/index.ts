@@ -49,6 +49,7 @@ export {
   type ReconnectEvent,
   type ClientInfo,
   type BridgeSettings,
+  type ConsoleTlsOptions,
 } from './bridge/console-bridge.js';
 export {
   ConsoleManager,
