@@ -22,9 +22,9 @@
  *   packet is retransmitted with identical bytes, and a piggy-backed ACK would be replayed with it; after
  *   the BMC's sequence numbers wrap (15 packets) such a stale ACK could acknowledge a packet we never saw.
  * - Inbound backpressure: the consumer grants a character credit (`setInboundCredit`). With no credit a data
- *   packet is held (bounded: SOL_MAX_HELD_PACKETS) and left unacknowledged (`inboundPause: 'silent'`, the
- *   default) or NACKed (`'nack'`); when credit returns, held packets are delivered and ACKed. See
- *   `InboundPausePolicy` for why silence is the default.
+ *   packet is held (bounded: SOL_MAX_HELD_PACKETS), then partially ACKed so the BMC keeps the data
+ *   (`inboundPause: 'ack-zero'`, the default), or left unacknowledged (`'silent'`) or NACKed (`'nack'`); when
+ *   credit returns, held packets are delivered and ACKed. See `InboundPausePolicy`.
  */
 import { IpmiError } from '../errors.js';
 import {
@@ -84,15 +84,23 @@ export interface SolWorkarounds {
 
 /**
  * What to answer a BMC data packet when the consumer has no room (section 15.9, table 15-2 byte 4 bit 6).
- * - 'silent' (default): do not ACK; the BMC retransmits it (every BMC implements retransmission, it is how
- *   lost packets are recovered) and it is ACKed as soon as the consumer has room. ipmi_sim answers a console
- *   NACK by advancing its sequence number and waiting, with its retry timer stopped, for an ACK of a sequence
- *   number it has not sent yet: a NACK stalls its output forever. Silence costs data only if the consumer
- *   stalls longer than the BMC's own retry budget (ipmi_sim: ~5 s), and even then the held copy is delivered.
- * - 'nack': ACK with accepted count 0 and the NACK bit; the spec's way to ask the BMC to hold its data.
- *   On resume the held packet is delivered and ACKed without the NACK bit.
+ * - 'ack-zero' (default): hold the packet for SOL_PAUSED_ACK_MS, then ACK it with the characters actually
+ *   taken (0 for a new packet) and no NACK bit, and drop our copy: a partial ACK, after which the BMC resends
+ *   the characters in its next packet (section 15.9). The BMC keeps the data, not us, for as long as the
+ *   consumer stalls. ipmi_sim resends at once and, unlike a retransmission on its own timer, does not count
+ *   this against its give-up budget (OpenIPMI lanserv/sol.c); paced at SOL_PAUSED_ACK_MS this is a few small
+ *   packets a second per stalled console. Resuming within the pause delivers the held packet at once.
+ * - 'silent': do not ACK; the BMC retransmits, and the packet is ACKed when the consumer has room. A stall
+ *   longer than the BMC's retry budget loses data on the BMC (ipmi_sim: 6 s, then it discards its whole
+ *   buffer and stops reading its serial port for good).
+ * - 'nack': ACK with accepted count 0 and the NACK bit, the spec's way to ask the BMC to hold its data. On
+ *   resume the held packet is delivered and ACKed without the NACK bit. ipmi_sim answers a console NACK by
+ *   advancing its sequence number and waiting for an ACK of a packet it never sends: its output stalls.
  */
-export type InboundPausePolicy = 'silent' | 'nack';
+export type InboundPausePolicy = 'ack-zero' | 'silent' | 'nack';
+
+/** 'ack-zero': how long a held packet waits for the consumer before its partial ACK (below 1 s BMC timers). */
+export const SOL_PAUSED_ACK_MS = 250;
 
 export interface SolStats {
   packetsSent: number; // every SOL payload we sent, retransmissions and ACK-only packets included
@@ -109,6 +117,7 @@ export interface SolStats {
   malformed: number; // SOL payloads we could not use (too short, >255 characters, data on sequence 0)
   unexpectedAcks: number; // ACKs for a sequence number that is not outstanding (ignored)
   heldDropped: number; // characters of held packets dropped because SOL_MAX_HELD_PACKETS were held
+  pausedAcks: number; // 'ack-zero' partial ACKs sent while the consumer had no room
 }
 
 export interface SolEngineOptions {
@@ -164,6 +173,7 @@ export class SolEngine {
     malformed: 0,
     unexpectedAcks: 0,
     heldDropped: 0,
+    pausedAcks: 0,
   };
   /** false once a priming packet went unanswered: this BMC does not ACK packets without characters. */
   emptyPacketsAcked: boolean | undefined;
@@ -187,6 +197,7 @@ export class SolEngine {
   private remoteBusyUntil = 0; // BMC NACKed / not ready: hold data until a non-NACK packet or this time
   private remoteBusy = false;
   private zeroAckUntil = 0; // ACK with count 0: resend no earlier than this
+  private pausedAckAt: number | undefined; // 'ack-zero': when the held packet gets its partial ACK
   private zeroAckStreak = 0;
 
   private lastInSeq = 0; // sequence number of the last BMC packet we accepted (0 = none yet)
@@ -200,7 +211,7 @@ export class SolEngine {
     this.interval = options.retransmitIntervalMs ?? DEFAULT_SOL_RETRANSMIT_INTERVAL_MS;
     this.maxRetransmits = options.maxRetransmits ?? DEFAULT_SOL_MAX_RETRANSMITS;
     this.workarounds = options.workarounds ?? {};
-    this.pausePolicy = options.inboundPause ?? 'silent';
+    this.pausePolicy = options.inboundPause ?? 'ack-zero';
     this.credit = options.inboundCredit ?? Number.POSITIVE_INFINITY;
   }
 
@@ -271,6 +282,7 @@ export class SolEngine {
   setInboundCredit(chars: number, now: number): void {
     if (this.ended) return;
     this.credit = Math.max(0, chars);
+    if (this.credit > 0) this.pausedAckAt = undefined;
     while (this.credit > 0 && this.held.length > 0 && !this.ended) {
       const h = this.held.shift()!;
       this.acceptData(h.seq, h.data);
@@ -310,7 +322,7 @@ export class SolEngine {
       else this.stats.unexpectedAcks++; // an ACK for a packet that is not outstanding: ignored
     }
 
-    if (p.sequence !== 0) this.onDataPacket(p.sequence, p.data);
+    if (p.sequence !== 0) this.onDataPacket(p.sequence, p.data, now);
 
     if (!duplicate) {
       if (p.flags & SolStatus.BREAK_DETECTED) {
@@ -363,16 +375,37 @@ export class SolEngine {
         this.transmit(o, now);
       }
     }
+    if (this.pausedAckAt !== undefined && now >= this.pausedAckAt) this.sendPausedAck();
     this.pump(now);
+  }
+
+  /**
+   * 'ack-zero': the consumer still has no room. ACK the newest held packet with what was taken of it (0 for a
+   * new one) and drop the held copies: the BMC resends those characters (see InboundPausePolicy).
+   */
+  private sendPausedAck(): void {
+    this.pausedAckAt = undefined;
+    const h = this.held.at(-1);
+    if (this.credit > 0 || !h) return;
+    const offset = h.seq === this.lastInSeq ? this.lastInAccepted : 0;
+    this.lastInSeq = h.seq;
+    this.lastInAccepted = offset;
+    this.held.length = 0;
+    this.stats.pausedAcks++;
+    this.sendAck(h.seq, offset, false);
   }
 
   /** When `poll` next has something to do (absolute, same clock as `now`), or undefined. */
   nextDeadline(): number | undefined {
     if (this.ended) return undefined;
-    if (this.outstanding) return this.outstanding.lastSentAt + this.interval;
-    if (this.queue.length === 0) return undefined;
-    const t = Math.max(this.remoteBusy ? this.remoteBusyUntil : 0, this.zeroAckUntil);
-    return t > 0 ? t : undefined;
+    let sender: number | undefined;
+    if (this.outstanding) sender = this.outstanding.lastSentAt + this.interval;
+    else if (this.queue.length > 0) {
+      const t = Math.max(this.remoteBusy ? this.remoteBusyUntil : 0, this.zeroAckUntil);
+      sender = t > 0 ? t : undefined;
+    }
+    if (this.pausedAckAt === undefined) return sender;
+    return sender === undefined ? this.pausedAckAt : Math.min(sender, this.pausedAckAt);
   }
 
   /** Stop locally: nothing more is sent; queued operations fail with `reason`. onEnd is not called. */
@@ -529,9 +562,10 @@ export class SolEngine {
     if (count > 0) this.opts.onAcked?.(count);
   }
 
-  private onDataPacket(seq: number, data: Buffer): void {
+  private onDataPacket(seq: number, data: Buffer, now: number): void {
     if (this.credit <= 0 && !this.nothingNew(seq, data)) {
       this.hold(seq, data);
+      if (this.pausePolicy === 'ack-zero') this.pausedAckAt ??= now + SOL_PAUSED_ACK_MS;
       return;
     }
     this.acceptData(seq, data);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { SolEngine, SOL_MAX_HELD_PACKETS, SOL_PRIME_SEQUENCE, type SolEngineOptions } from '../../lib/sol/sol-engine.js';
+import { SolEngine, SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SOL_PRIME_SEQUENCE, type SolEngineOptions } from '../../lib/sol/sol-engine.js';
 import { decodeSolPacket, encodeSolPacket, SolOperation, SolStatus, type SolPacket } from '../../lib/codec/sol-payload.js';
 import type { IpmiError } from '../../lib/errors.js';
 
@@ -334,8 +334,43 @@ describe('SolEngine', () => {
   });
 
   describe('inbound backpressure', () => {
-    it('silent (default): holds a packet unacknowledged while there is no credit, delivers and ACKs it on resume', () => {
+    it(`ack-zero (default): a held packet gets a partial ACK of 0 after ${SOL_PAUSED_ACK_MS} ms and the BMC keeps the data`, () => {
       const h = primed();
+      h.engine.setInboundCredit(0, 0);
+      h.engine.receive(bmc({ sequence: 1, data: 'abc' }), 1);
+      h.engine.poll(1 + SOL_PAUSED_ACK_MS - 1);
+      expect(h.acksSent()).to.have.length(0); // not yet: the consumer may come back within the pause
+      expect(h.engine.nextDeadline()).to.equal(1 + SOL_PAUSED_ACK_MS);
+      h.engine.poll(1 + SOL_PAUSED_ACK_MS);
+      expect(h.acksSent().map((p) => [p.sequence, p.ackSequence, p.acceptedCount, p.flags])).to.deep.equal([[0, 1, 0, 0]]);
+      expect(h.engine.heldPackets).to.equal(0); // our copy is dropped: the BMC resends it
+      expect(h.engine.stats.pausedAcks).to.equal(1);
+      // ipmi_sim resends the characters as its next packet; still paused: the same again, paced
+      h.engine.receive(bmc({ sequence: 2, data: 'abc' }), 300);
+      h.engine.poll(300 + SOL_PAUSED_ACK_MS);
+      expect(h.acksSent().at(-1)).to.deep.include({ ackSequence: 2, acceptedCount: 0, flags: 0 });
+      h.engine.receive(bmc({ sequence: 3, data: 'abc' }), 600);
+      h.engine.setInboundCredit(100, 650); // the consumer is back within the pause: delivered at once
+      expect(h.delivered()).to.equal('abc');
+      expect(h.acksSent().at(-1)).to.deep.include({ ackSequence: 3, acceptedCount: 3, flags: 0 });
+      expect(h.engine.stats.pausedAcks).to.equal(2);
+    });
+
+    it('ack-zero: a resend of a partly taken packet is ACKed with what was taken, never more', () => {
+      const h = primed();
+      h.engine.setInboundCredit(2, 0);
+      h.engine.receive(bmc({ sequence: 4, data: 'abcdef' }), 1); // takes 'ab', ACK 2
+      expect(h.delivered()).to.equal('ab');
+      h.engine.receive(bmc({ sequence: 4, data: 'abcdef' }), 2); // a BMC that resends the same packet whole
+      h.engine.poll(2 + SOL_PAUSED_ACK_MS);
+      expect(h.acksSent().at(-1)).to.deep.include({ ackSequence: 4, acceptedCount: 2 });
+      h.engine.receive(bmc({ sequence: 4, data: 'abcdef' }), 400);
+      h.engine.setInboundCredit(100, 450);
+      expect(h.delivered()).to.equal('abcdef');
+    });
+
+    it('silent: holds a packet unacknowledged while there is no credit, delivers and ACKs it on resume', () => {
+      const h = primed({ inboundPause: 'silent' });
       h.engine.setInboundCredit(0, 0);
       h.engine.receive(bmc({ sequence: 1, data: 'abc' }), 1);
       expect(h.delivered()).to.equal('');
