@@ -27,8 +27,10 @@
  *   is disconnected and, in 'always' mode, the bridge waits for the next client before trying again.
  * - Idle timeout like socat -T: no byte either way for `idleTimeoutMs` -> the client is closed (and in
  *   'on-connect' mode the console released).
- * - Bytes still queued in a console's writable side when it is lost or released are not replayed; the hold
- *   only covers what arrives while there is no console.
+ * - No keystroke is lost with a console: every chunk written to it is kept until its write callback runs (for
+ *   SOL: the BMC acknowledged it). If the console is lost, what it never acknowledged (exactly, by its
+ *   `acknowledgedBytes`) goes back to the front of the hold and is written to the next console. A console
+ *   released on purpose (the client left) drops it.
  *
  * Events: 'state' (state, previous), 'client-connected' (ClientInfo), 'client-disconnected'
  * (ClientInfo & { reason }), 'client-refused' (ClientInfo), 'reconnect' ({ attempt, delayMs, error }),
@@ -63,9 +65,13 @@ export interface ReconnectOptions {
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
 export const DEFAULT_HOLD_BYTES = 64 * 1024;
+/**
+ * Re-opening a lost console: 0.5 s doubling to at most 8 s (+-20 %), so that a console is back within
+ * maxDelayMs x 1.2 + one handshake (under 15 s) of its BMC answering again, however long the outage was.
+ */
 export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
   initialDelayMs: 500,
-  maxDelayMs: 30_000,
+  maxDelayMs: 8_000,
   factor: 2,
   jitter: 0.2,
 });
@@ -180,8 +186,10 @@ export interface BridgeMetrics {
   steals: number;
   /** consoles that closed on their own while wanted */
   consoleLosses: number;
-  /** bytes currently held for a console being reopened (<= holdBytes) */
+  /** bytes currently held for a console being reopened (<= holdBytes, plus what a lost console never took) */
   heldBytes: number;
+  /** bytes a lost console never acknowledged, written again to the next one */
+  replayedBytes: number;
   /** bytes queued in the client socket */
   pendingToClient: number;
   /** bytes queued in the console's writable side */
@@ -320,6 +328,10 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
 
   #hold: Buffer[] = [];
   #holdSize = 0;
+  /** Chunks written to the current console whose write callback has not run yet, oldest first. */
+  #unacked: Buffer[] = [];
+  /** Bytes written to the current console before the first chunk of #unacked (its acknowledged prefix). */
+  #ackedBase = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   #lastActivity = 0;
 
@@ -333,6 +345,7 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
   #deactivations = 0;
   #steals = 0;
   #consoleLosses = 0;
+  #replayedBytes = 0;
 
   constructor(options: ConsoleBridgeOptions) {
     super();
@@ -409,6 +422,7 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
       deactivations: this.#deactivations,
       steals: this.#steals,
       consoleLosses: this.#consoleLosses,
+      replayedBytes: this.#replayedBytes,
       heldBytes: this.#holdSize,
       pendingToClient: this.#client?.writableLength ?? 0,
       pendingToConsole: this.#console?.writableLength ?? 0,
@@ -619,7 +633,7 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
     const target = this.#console;
     if (target !== undefined && target.writable) {
       this.#bytesFromClient += data.length;
-      target.write(data);
+      this.#writeToConsole(target, data);
     } else {
       // No console (opening or reopening): hold up to holdBytes; the rest goes back into the socket,
       // which stays paused until the console is back.
@@ -832,13 +846,48 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
       // keep onError: a late 'error' must not go unhandled
     };
     debug('%s console active', this.#label);
-    // What the client typed while the console was opening.
-    for (const chunk of this.#hold) stream.write(chunk);
+    // What the client typed while the console was opening (and what a lost console never acknowledged).
+    this.#unacked = [];
+    this.#ackedBase = 0;
+    const held = this.#hold;
     this.#hold = [];
     this.#holdSize = 0;
+    for (const chunk of held) this.#writeToConsole(stream, chunk);
     this.#updateFlow();
     this.#refreshState();
     if (stream.destroyed || stream.closed) this.#consoleGone(stream, failure); // closed before we listened
+  }
+
+  /** Write to the console, keeping the chunk until its callback says the far end has it. */
+  #writeToConsole(stream: ConsoleStream, chunk: Buffer): void {
+    this.#unacked.push(chunk);
+    stream.write(chunk, (error) => {
+      if (error || stream !== this.#console || this.#unacked[0] !== chunk) return;
+      this.#unacked.shift();
+      this.#ackedBase += chunk.length;
+    });
+  }
+
+  /** The lost console's unacknowledged bytes go back to the front of the hold (a bound: its writable buffer). */
+  #replayUnacknowledged(stream: ConsoleStream): void {
+    let skip = Math.max(0, (stream.acknowledgedBytes ?? this.#ackedBase) - this.#ackedBase);
+    const replay: Buffer[] = [];
+    for (const chunk of this.#unacked) {
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      replay.push(skip > 0 ? chunk.subarray(skip) : chunk);
+      skip = 0;
+    }
+    this.#unacked = [];
+    this.#ackedBase = 0;
+    const size = replay.reduce((n, c) => n + c.length, 0);
+    if (size === 0) return;
+    debug('%s %d unacknowledged bytes kept for the next console', this.#label, size);
+    this.#hold = [...replay, ...this.#hold];
+    this.#holdSize += size;
+    this.#replayedBytes += size;
   }
 
   #consoleGone(stream: ConsoleStream, reason: unknown): void {
@@ -847,6 +896,8 @@ export class ConsoleBridge extends EventEmitter implements ResolvedBridgeSetting
     this.#detachConsole = ignore;
     this.#console = undefined;
     this.#consoleLosses++;
+    if (this.#client !== undefined) this.#replayUnacknowledged(stream);
+    else this.#unacked = [];
     const error = toIpmiError(reason, 'IPMI_ERR_SOL_DEACTIVATED', 'The console closed');
     debug('%s console lost: %s', this.#label, error.message);
     if (!this.#wantConsole()) {

@@ -19,6 +19,12 @@ import type { Duplex } from 'node:stream';
  */
 export interface ConsoleStream extends Duplex {
   deactivate(): Promise<void>;
+  /**
+   * Bytes written so far that the far end has taken (SOL: acknowledged by the BMC), counting from the first
+   * write. Lets the bridge replay exactly the unacknowledged tail when the console is lost; without it, the
+   * bridge replays every write whose callback had not run (a partly taken write is then sent again whole).
+   */
+  readonly acknowledgedBytes?: number;
 }
 
 export interface ConsoleOpenOptions {

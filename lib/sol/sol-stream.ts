@@ -206,6 +206,11 @@ export class SolStream extends Duplex {
     this.ownershipTimer = undefined;
   }
 
+  /** Characters written so far that the BMC acknowledged (ConsoleStream.acknowledgedBytes). */
+  get acknowledgedBytes(): number {
+    return this.acked;
+  }
+
   /** Counters of the SOL protocol (a copy). */
   get stats(): SolStats {
     return { ...this.engine.stats };
