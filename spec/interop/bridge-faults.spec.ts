@@ -10,6 +10,13 @@ import { ImpairmentProxy } from '../../fixtures/impairment-proxy.js';
 import { ConsoleManager, type ConsoleEvent } from '../../lib/bridge/console-manager.js';
 import { requirePeer } from '../helpers/peers.js';
 import { startIpmiSim, startSerialHost } from '../helpers/ipmi-sim.js';
+import { findFreePortRange } from '../bridge/tcp-client.js';
+
+/** A manager on a free port range of its own (never a fixed range: other processes may hold it). */
+async function newManager(): Promise<ConsoleManager> {
+  const base = await findFreePortRange(4);
+  return new ConsoleManager({ address: '127.0.0.1', portRange: `${base}:${base + 4}` });
+}
 
 const users = [{ name: 'admin', password: 'password', privilege: 4 }];
 
@@ -48,7 +55,7 @@ describe('interop: bridge under network faults', function () {
     cleanups.push(() => bmc.close());
     const proxy = await ImpairmentProxy.start({ target: bmc.port, seed: 6, impairments: { loss: 0.1, duplicate: 0.05, reorder: 0.05 } });
     cleanups.push(() => proxy.close());
-    const manager = new ConsoleManager({ address: '127.0.0.1', portRange: '20000:20100' });
+    const manager = await newManager();
     cleanups.push(() => manager.stopAll());
     const info = await manager.startConsole('lossy', {
       host: '127.0.0.1',
@@ -76,7 +83,7 @@ describe('interop: bridge under network faults', function () {
     cleanups.push(() => bmc.close());
     const proxy = await ImpairmentProxy.start({ target: bmc.port, seed: 20 });
     cleanups.push(() => proxy.close());
-    const manager = new ConsoleManager({ address: '127.0.0.1', portRange: '20100:20200' });
+    const manager = await newManager();
     cleanups.push(() => manager.stopAll());
     const events: ConsoleEvent[] = [];
     manager.on('console-event', (e: ConsoleEvent) => events.push(e));
@@ -108,7 +115,7 @@ describe('interop: bridge under network faults', function () {
     const port = bmc.port;
     let current = bmc;
     cleanups.push(() => current.close());
-    const manager = new ConsoleManager({ address: '127.0.0.1', portRange: '20200:20300' });
+    const manager = await newManager();
     cleanups.push(() => manager.stopAll());
     const events: ConsoleEvent[] = [];
     manager.on('console-event', (e: ConsoleEvent) => events.push(e));
@@ -137,7 +144,7 @@ describe('interop: bridge under network faults', function () {
     cleanups.push(() => sim.stop());
     const proxy = await ImpairmentProxy.start({ target: sim.port, seed: 3, impairments: { loss: 0.1 } });
     cleanups.push(() => proxy.close());
-    const manager = new ConsoleManager({ address: '127.0.0.1', portRange: '20300:20400' });
+    const manager = await newManager();
     cleanups.push(() => manager.stopAll());
     const info = await manager.startConsole('sim', {
       host: '127.0.0.1',
