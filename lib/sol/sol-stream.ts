@@ -311,7 +311,9 @@ export class SolStream extends Duplex {
       );
     }
     debug('instance %d closed: %s; stats %o', this.instance, reason?.code ?? 'clean', this.engine.stats);
-    cb(err);
+    // The reason always comes with 'close'. 'error' is emitted only to someone listening for it (pipeline()
+    // does): a BMC that goes away must not crash a process that embeds the stream and listens to 'close' only.
+    cb(this.listenerCount('error') > 0 ? err : null);
     process.nextTick(() => this.emit('close', reason));
   }
 
