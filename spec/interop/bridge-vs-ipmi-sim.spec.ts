@@ -12,8 +12,6 @@
 import { expect } from 'chai';
 import type { Socket } from 'node:net';
 import { getDefaultHighWaterMark } from 'node:stream';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { ConsoleBridge, type BridgeMetrics, type BridgeSettings, type ReconnectEvent } from '../../lib/bridge/console-bridge.js';
 import { ConsoleManager } from '../../lib/bridge/console-manager.js';
 import { IpmiConsoleSource, type IpmiConsoleOptions } from '../../lib/bridge/ipmi-console-source.js';
@@ -26,91 +24,7 @@ import { SOL_MAX_HELD_PACKETS } from '../../lib/sol/sol-engine.js';
 import { TestClient, findFreePortRange, waitUntil } from '../bridge/tcp-client.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
 import { requirePeer } from '../helpers/peers.js';
-
-/** SolStream readable highWaterMark the consoles here are configured with (part of the memory bound). */
-const SOL_READABLE_HWM = 4096;
-/** Bytes typed while the console is (re)opening that the bridge keeps (part of the memory bound). */
-const HOLD_BYTES = 16 * 1024;
-/** Bridge timings: quick loss detection and recovery, so the specs stay short. */
-const BRIDGE_SETTINGS: BridgeSettings = {
-  reconnect: { initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: 0.2 },
-  holdBytes: HOLD_BYTES,
-  openTimeoutMs: 5000,
-  deactivateTimeoutMs: 3000,
-  inUseGraceMs: 100,
-  lingerMs: 500,
-};
-
-/** The byte at offset k of the counting pattern: not periodic below 64 KiB, so a loss or a repeat shows. */
-function patternBytes(offset: number, length: number, seed = 0): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) {
-    const k = offset + i;
-    out[i] = (k * 7 + (k >>> 8) + seed) & 0xff;
-  }
-  return out;
-}
-
-/**
- * Writes the counting pattern to a socket as fast as it drains (never more: backpressure), until `limit` bytes
- * or stop(). `written` counts what was handed to the socket, all of which it delivers unless destroyed.
- */
-class PatternWriter {
-  written = 0;
-  #stopped = false;
-  #wake: () => void = () => undefined;
-  readonly done: Promise<void>;
-
-  constructor(
-    readonly socket: Socket,
-    readonly limit = Infinity,
-    readonly seed = 0,
-  ) {
-    this.done = this.#run();
-  }
-
-  async #run(): Promise<void> {
-    while (!this.#stopped && !this.socket.destroyed && this.written < this.limit) {
-      const n = Math.min(4096, this.limit - this.written);
-      const chunk = patternBytes(this.written, n, this.seed);
-      this.written += n;
-      if (!this.socket.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const wake = (): void => {
-            this.socket.off('drain', wake);
-            this.socket.off('close', wake);
-            resolve();
-          };
-          this.#wake = wake;
-          this.socket.on('drain', wake);
-          this.socket.on('close', wake);
-        });
-      }
-    }
-  }
-
-  /** Stop writing (at once, even while waiting for 'drain'); resolves with the bytes written. */
-  async stop(): Promise<number> {
-    this.#stopped = true;
-    this.#wake();
-    await this.done;
-    return this.written;
-  }
-}
-
-/**
- * A full garbage collection, so that memory samples show what is retained, not garbage not yet collected
- * (the host writer alone allocates megabytes of short-lived chunks). Exposed at run time: the spec runs
- * under plain `mocha`, without --expose-gc.
- */
-v8.setFlagsFromString('--expose-gc');
-const collectGarbage = vm.runInNewContext('gc') as () => void;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function portOf(url: string): number {
-  return Number(/:(\d+)$/.exec(url)![1]);
-}
+import { BRIDGE_SETTINGS, HOLD_BYTES, PatternWriter, SOL_READABLE_HWM, clientHelpers, collectGarbage, patternBytes, portOf, sleep } from './bridge-shared.js';
 
 describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
   this.timeout(60_000);
@@ -172,16 +86,7 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
     return bridge;
   }
 
-  async function connect(port: number, address = '127.0.0.1'): Promise<TestClient> {
-    const client = await TestClient.connect(port, address);
-    cleanups.push(() => client.destroy());
-    return client;
-  }
-
-  async function echo(client: TestClient, token: string, timeoutMs = 5000): Promise<void> {
-    await client.write(token);
-    await client.waitForText(token, timeoutMs);
-  }
+  const { connect, echo } = clientHelpers(cleanups);
 
   /** A second session asks ipmi_sim whether SOL instance 1 is active (Get Payload Activation Status). */
   async function solActiveOnBmc(): Promise<boolean> {
