@@ -3,6 +3,7 @@
  * Writes bench/results/latest.json and bench/results/latest.md and prints the table. See BENCHMARKS.md.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeMemoryPlot } from './plot.js';
 import { cpus, loadavg, release, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -194,6 +195,7 @@ async function main(): Promise<void> {
   const md = renderReport(results, results.figures);
   writeFileSync(join(outDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(join(outDir, 'latest.md'), md);
+  writeMemoryPlot(join(outDir, 'latest.json'));
   console.log(md);
   log(`done in ${results.durationS} s; bench/results/latest.{json,md} written`);
   process.exit(results.errors.length ? 1 : 0);
