@@ -5,9 +5,12 @@
  */
 import { expect } from 'chai';
 import type { Socket } from 'node:net';
+import { getDefaultHighWaterMark } from 'node:stream';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { BridgeSettings, ReconnectEvent } from '../../lib/bridge/console-bridge.js';
+import type { BridgeMetrics, BridgeSettings, ConsoleBridge, ReconnectEvent } from '../../lib/bridge/console-bridge.js';
+import { SOL_MAX_CHARACTERS } from '../../lib/codec/sol-payload.js';
+import { SOL_MAX_HELD_PACKETS } from '../../lib/sol/sol-engine.js';
 import { TestClient } from '../bridge/tcp-client.js';
 
 /** SolStream readable highWaterMark the consoles here are configured with (part of the memory bound). */
@@ -119,4 +122,97 @@ export function clientHelpers(cleanups: (() => unknown)[]): {
       await client.waitForText(token, timeoutMs);
     },
   };
+}
+
+export interface StallResult {
+  /** bytes the host wrote while the client did not read */
+  total: number;
+  /** bytes the client had received (in JS) when it started reading again */
+  receivedDuringStall: number;
+  /** offset in the client's data where the stall began */
+  before: number;
+  client: TestClient;
+  bridge: ConsoleBridge;
+  peak: { rss: number; heapUsed: number; arrayBuffers: number };
+  maxMetrics: { pendingToClient: number; pendingFromConsole: number; pendingToConsole: number; heldBytes: number };
+  bounds: { pendingToClient: number; pendingFromConsole: number; bridge: number };
+}
+
+/**
+ * A client (connected through `bridge`, its console quiet) stops reading for `stallMs` while the host writes the
+ * counting pattern into `hostSocket` as fast as the BMC takes it; the bridge's queues are sampled every 50 ms and
+ * retained memory (after a full GC) every 500 ms. Then the client reads again.
+ */
+export async function measureStall(
+  ctx: { bridge: ConsoleBridge; client: TestClient; hostSocket: Socket; cleanups: (() => unknown)[] },
+  stallMs: number,
+): Promise<StallResult> {
+  const { bridge, client, hostSocket, cleanups } = ctx;
+  const before = client.bytes;
+  const socketHwm = getDefaultHighWaterMark(false);
+  // What the bridge may hold for one console, from the configured limits: the client socket's writable
+  // buffer (+ the one chunk that overflowed it), the SOL stream's readable side (2 x its highWaterMark, see
+  // sol-stream.ts), the packets the SOL engine holds unacknowledged, and the typed-ahead hold.
+  const bounds = {
+    pendingToClient: socketHwm + SOL_MAX_CHARACTERS,
+    pendingFromConsole: 2 * SOL_READABLE_HWM,
+    bridge: socketHwm + SOL_MAX_CHARACTERS + 2 * SOL_READABLE_HWM + SOL_MAX_HELD_PACKETS * SOL_MAX_CHARACTERS + HOLD_BYTES,
+  };
+  client.socket.pause();
+  await sleep(200);
+  collectGarbage();
+  const base = process.memoryUsage();
+  const peak = { rss: 0, heapUsed: 0, arrayBuffers: 0 };
+  const maxMetrics = { pendingToClient: 0, pendingFromConsole: 0, pendingToConsole: 0, heldBytes: 0 };
+  let ticks = 0;
+  const sample = (withGc: boolean): void => {
+    const m: BridgeMetrics = bridge.metrics;
+    for (const key of Object.keys(maxMetrics) as Array<keyof typeof maxMetrics>) maxMetrics[key] = Math.max(maxMetrics[key], m[key]);
+    if (!withGc) return;
+    collectGarbage();
+    const mem = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, mem.rss - base.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, mem.heapUsed - base.heapUsed);
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, mem.arrayBuffers - base.arrayBuffers);
+  };
+  const sampler = setInterval(() => sample(++ticks % 10 === 0), 50);
+  cleanups.push(() => clearInterval(sampler));
+  const writer = new PatternWriter(hostSocket);
+  cleanups.push(() => void writer.stop());
+  await sleep(stallMs);
+  sample(true); // while the client still does not read
+  const total = await writer.stop();
+  clearInterval(sampler);
+  const receivedDuringStall = client.bytes - before;
+  client.socket.resume();
+  return { total, receivedDuringStall, before, client, bridge, peak, maxMetrics, bounds };
+}
+
+export function reportStall(label: string, r: StallResult, extra = ''): void {
+  const mib = (n: number): string => (n / 1048576).toFixed(1);
+  console.log(
+    `      ${label}: host wrote ${r.total} B (${r.receivedDuringStall} B reached the paused client's JS); peak ` +
+      `pendingToClient ${r.maxMetrics.pendingToClient} (bound ${r.bounds.pendingToClient}), pendingFromConsole ` +
+      `${r.maxMetrics.pendingFromConsole} (bound ${r.bounds.pendingFromConsole}), heldBytes ${r.maxMetrics.heldBytes}; ` +
+      `retained growth (after GC): rss ${mib(r.peak.rss)} MiB, heap ${mib(r.peak.heapUsed)} MiB, arrayBuffers ${(r.peak.arrayBuffers / 1024).toFixed(0)} KiB ` +
+      `(bridge bound ${r.bounds.bridge} B)${extra}`,
+  );
+}
+
+/**
+ * The bridge's queues stay within their bounds, and the process retains no sizeable share of what the host
+ * wrote. Buffers live in arrayBuffers: what stays allocated after a GC is what the bridge holds plus the host
+ * writer's socket queue, the paused client's read buffer and backing stores V8 has not swept yet; a BMC in this
+ * process (the fake BMC) adds its own, hence `arrayBufferSlack`.
+ */
+export function expectStallBounded(r: StallResult, arrayBufferSlack = 2 * 1024 * 1024): void {
+  expect(r.maxMetrics.pendingToClient, 'bytes queued in the client socket').to.be.at.most(r.bounds.pendingToClient);
+  expect(r.maxMetrics.pendingToClient, 'the client socket filled: the bridge had to hold back').to.be.above(0);
+  expect(r.maxMetrics.pendingFromConsole, 'bytes buffered in the SOL stream').to.be.at.most(r.bounds.pendingFromConsole);
+  expect(r.maxMetrics.heldBytes).to.equal(0);
+  expect(r.peak.arrayBuffers, 'retained arrayBuffers growth').to.be.at.most(r.bounds.bridge + arrayBufferSlack);
+  expect(r.peak.arrayBuffers, 'the stalled stream is not buffered in the process').to.be.below(r.total / 2);
+  expect(r.peak.heapUsed, 'retained heap growth').to.be.at.most(r.bounds.bridge + 8 * 1024 * 1024);
+  expect(r.peak.rss, 'rss growth').to.be.at.most(r.bounds.bridge + 64 * 1024 * 1024);
+  expect(r.total, 'the host wrote more than the bridge may hold').to.be.above(4 * r.bounds.bridge);
 }

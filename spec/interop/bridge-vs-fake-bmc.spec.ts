@@ -7,17 +7,14 @@
  */
 import { expect } from 'chai';
 import type { Socket } from 'node:net';
-import { getDefaultHighWaterMark } from 'node:stream';
 import { FakeBmc } from '../../fixtures/fake-bmc/index.js';
 import { ConsoleBridge, type BridgeMetrics, type BridgeSettings, type ReconnectEvent } from '../../lib/bridge/console-bridge.js';
 import { ConsoleManager, type ConsoleEvent } from '../../lib/bridge/console-manager.js';
 import { IpmiConsoleSource, type IpmiConsoleOptions } from '../../lib/bridge/ipmi-console-source.js';
-import { SOL_MAX_CHARACTERS } from '../../lib/codec/sol-payload.js';
 import { isIpmiError } from '../../lib/errors.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
-import { SOL_MAX_HELD_PACKETS } from '../../lib/sol/sol-engine.js';
 import { findFreePortRange, hasIpv6Loopback, waitUntil } from '../bridge/tcp-client.js';
-import { BRIDGE_SETTINGS, HOLD_BYTES, PatternWriter, SOL_READABLE_HWM, clientHelpers, collectGarbage, expectBackoff, patternBytes, portOf, sleep } from './bridge-shared.js';
+import { BRIDGE_SETTINGS, clientHelpers, expectBackoff, expectStallBounded, measureStall, patternBytes, PatternWriter, portOf, reportStall, sleep, SOL_READABLE_HWM } from './bridge-shared.js';
 
 const USERS = [{ name: 'admin', password: 'password', privilege: 4 }];
 import { startSerialHost, type SerialHost } from '../helpers/ipmi-sim.js';
@@ -131,68 +128,15 @@ describe('interop: console bridge vs the fake BMC (real TCP clients)', function 
     const client = await connect(bridge.port);
     await echo(client, 'ready\r');
     hostEcho = false;
-    const before = client.bytes;
-    const socketHwm = getDefaultHighWaterMark(false);
-    // The bridge's share, from the configured limits (see bridge-vs-ipmi-sim.spec.ts): client socket buffer
-    // + one SOL chunk, the SOL stream's readable side (2 x highWaterMark), held packets, the typed-ahead hold.
-    const bounds = {
-      pendingToClient: socketHwm + SOL_MAX_CHARACTERS,
-      pendingFromConsole: 2 * SOL_READABLE_HWM,
-      bridge: socketHwm + SOL_MAX_CHARACTERS + 2 * SOL_READABLE_HWM + SOL_MAX_HELD_PACKETS * SOL_MAX_CHARACTERS + HOLD_BYTES,
-    };
-
-    client.socket.pause();
-    await sleep(200);
-    collectGarbage();
-    const base = process.memoryUsage();
-    const peak = { rss: 0, heapUsed: 0, arrayBuffers: 0 };
-    const maxMetrics = { pendingToClient: 0, pendingFromConsole: 0, pendingToConsole: 0, heldBytes: 0 };
-    let ticks = 0;
-    const sample = (withGc: boolean): void => {
-      const m: BridgeMetrics = bridge.metrics;
-      for (const key of Object.keys(maxMetrics) as Array<keyof typeof maxMetrics>) maxMetrics[key] = Math.max(maxMetrics[key], m[key]);
-      if (!withGc) return;
-      collectGarbage();
-      const mem = process.memoryUsage();
-      peak.rss = Math.max(peak.rss, mem.rss - base.rss);
-      peak.heapUsed = Math.max(peak.heapUsed, mem.heapUsed - base.heapUsed);
-      peak.arrayBuffers = Math.max(peak.arrayBuffers, mem.arrayBuffers - base.arrayBuffers);
-    };
-    const sampler = setInterval(() => sample(++ticks % 10 === 0), 50);
-    cleanups.push(() => clearInterval(sampler));
-    const writer = new PatternWriter(hostSocket!);
-    cleanups.push(() => void writer.stop());
-    await sleep(10_000);
-    sample(true);
-    const total = await writer.stop();
-    clearInterval(sampler);
-    const receivedDuringStall = client.bytes - before;
-
-    client.socket.resume();
-    await client.waitForBytes(before + total, 30_000);
+    const r = await measureStall({ bridge, client, hostSocket: hostSocket!, cleanups }, 10_000);
+    await client.waitForBytes(r.before + r.total, 30_000);
     await sleep(300);
-    const got = client.data().subarray(before);
-    const mib = (n: number): string => (n / 1048576).toFixed(1);
-    console.log(
-      `      fake BMC 10 s stall: host wrote ${total} B (${receivedDuringStall} B reached the paused client's JS); peak ` +
-        `pendingToClient ${maxMetrics.pendingToClient} (bound ${bounds.pendingToClient}), pendingFromConsole ` +
-        `${maxMetrics.pendingFromConsole} (bound ${bounds.pendingFromConsole}); retained growth (after GC): rss ` +
-        `${mib(peak.rss)} MiB, heap ${mib(peak.heapUsed)} MiB, arrayBuffers ${(peak.arrayBuffers / 1024).toFixed(0)} KiB; ` +
-        `BMC give-ups ${bmc.stats.solGiveUps}, SOL retransmits ${bmc.stats.solRetransmits}`,
-    );
-    expect(got.length, 'bytes after the stall').to.equal(total);
-    expect(got.equals(patternBytes(0, total)), 'byte-exact with the counting pattern').to.equal(true);
-    expect(maxMetrics.pendingToClient, 'bytes queued in the client socket').to.be.at.most(bounds.pendingToClient);
-    expect(maxMetrics.pendingToClient, 'the client socket filled: the bridge had to hold back').to.be.above(0);
-    expect(maxMetrics.pendingFromConsole, 'bytes buffered in the SOL stream').to.be.at.most(bounds.pendingFromConsole);
-    expect(maxMetrics.heldBytes).to.equal(0);
-    // Process-wide, so the fake BMC, its serial host and the writer (all in this process, all busy) count too:
-    // a slack of 4 MiB over the bridge's own bound, and never a sizeable share of what the host wrote.
-    expect(peak.arrayBuffers, 'retained arrayBuffers growth').to.be.at.most(bounds.bridge + 4 * 1024 * 1024);
-    expect(peak.arrayBuffers, 'the stalled stream is not buffered in the process').to.be.below(total / 2);
-    expect(peak.heapUsed, 'retained heap growth').to.be.at.most(bounds.bridge + 8 * 1024 * 1024);
-    expect(peak.rss, 'rss growth').to.be.at.most(bounds.bridge + 64 * 1024 * 1024);
-    expect(total, 'the host wrote more than the bridge may hold').to.be.above(4 * bounds.bridge);
+    const got = client.data().subarray(r.before);
+    reportStall('fake BMC 10 s stall', r, `; BMC give-ups ${bmc.stats.solGiveUps}, SOL retransmits ${bmc.stats.solRetransmits}`);
+    expect(got.length, 'bytes after the stall').to.equal(r.total);
+    expect(got.equals(patternBytes(0, r.total)), 'byte-exact with the counting pattern').to.equal(true);
+    // Process-wide, so the fake BMC, its serial host and the writer (all in this process, all busy) count too.
+    expectStallBounded(r, 4 * 1024 * 1024);
   });
 
   it('20 reconnects 0.5 s apart: every client gets a working console', async function () {

@@ -11,20 +11,17 @@
  */
 import { expect } from 'chai';
 import type { Socket } from 'node:net';
-import { getDefaultHighWaterMark } from 'node:stream';
-import { ConsoleBridge, type BridgeMetrics, type BridgeSettings, type ReconnectEvent } from '../../lib/bridge/console-bridge.js';
+import { ConsoleBridge, type BridgeSettings, type ReconnectEvent } from '../../lib/bridge/console-bridge.js';
 import { ConsoleManager } from '../../lib/bridge/console-manager.js';
 import { IpmiConsoleSource, type IpmiConsoleOptions } from '../../lib/bridge/ipmi-console-source.js';
 import { Cmd } from '../../lib/codec/commands.js';
 import { NetFn } from '../../lib/codec/ipmi-message.js';
-import { SOL_MAX_CHARACTERS } from '../../lib/codec/sol-payload.js';
 import { isIpmiError } from '../../lib/errors.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
-import { SOL_MAX_HELD_PACKETS } from '../../lib/sol/sol-engine.js';
 import { TestClient, findFreePortRange, waitUntil } from '../bridge/tcp-client.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
 import { requirePeer } from '../helpers/peers.js';
-import { BRIDGE_SETTINGS, HOLD_BYTES, PatternWriter, SOL_READABLE_HWM, clientHelpers, collectGarbage, patternBytes, portOf, sleep } from './bridge-shared.js';
+import { BRIDGE_SETTINGS, clientHelpers, expectStallBounded, measureStall, patternBytes, PatternWriter, portOf, reportStall, sleep, SOL_READABLE_HWM, type StallResult } from './bridge-shared.js';
 
 describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
   this.timeout(60_000);
@@ -111,94 +108,15 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
     }
   }
 
-  interface StallResult {
-    /** bytes the host wrote while the client did not read */
-    total: number;
-    /** bytes the client had received (in JS) when it started reading again */
-    receivedDuringStall: number;
-    /** offset in the client's data where the stall began */
-    before: number;
-    client: TestClient;
-    bridge: ConsoleBridge;
-    peak: { rss: number; heapUsed: number; arrayBuffers: number };
-    maxMetrics: { pendingToClient: number; pendingFromConsole: number; pendingToConsole: number; heldBytes: number };
-    bounds: { pendingToClient: number; pendingFromConsole: number; bridge: number };
-  }
-
-  /**
-   * A client that stops reading for `stallMs` while the host writes the counting pattern as fast as ipmi_sim
-   * takes it; memory and the bridge's queues are sampled every 50 ms. Then the client reads again.
-   */
+  /** The host writes while the client does not read, for `stallMs` (see measureStall). */
   async function stall(stallMs: number): Promise<StallResult> {
     const bridge = await startBridge();
     const client = await connect(bridge.port);
     await echo(client, 'ready\r');
     hostEcho = false;
-    const before = client.bytes;
-    const socketHwm = getDefaultHighWaterMark(false);
-    // What the bridge may hold for one console, from the configured limits: the client socket's writable
-    // buffer (+ the one chunk that overflowed it), the SOL stream's readable side (2 x its highWaterMark, see
-    // sol-stream.ts), the packets the SOL engine holds unacknowledged, and the typed-ahead hold.
-    const bounds = {
-      pendingToClient: socketHwm + SOL_MAX_CHARACTERS,
-      pendingFromConsole: 2 * SOL_READABLE_HWM,
-      bridge: socketHwm + SOL_MAX_CHARACTERS + 2 * SOL_READABLE_HWM + SOL_MAX_HELD_PACKETS * SOL_MAX_CHARACTERS + HOLD_BYTES,
-    };
-    client.socket.pause();
-    await sleep(200);
-    collectGarbage();
-    const base = process.memoryUsage();
-    const peak = { rss: 0, heapUsed: 0, arrayBuffers: 0 };
-    const maxMetrics = { pendingToClient: 0, pendingFromConsole: 0, pendingToConsole: 0, heldBytes: 0 };
-    // Bridge queues every 50 ms; retained memory (after a full GC) every 500 ms.
-    let ticks = 0;
-    const sample = (withGc: boolean): void => {
-      const m: BridgeMetrics = bridge.metrics;
-      for (const key of Object.keys(maxMetrics) as Array<keyof typeof maxMetrics>) maxMetrics[key] = Math.max(maxMetrics[key], m[key]);
-      if (!withGc) return;
-      collectGarbage();
-      const mem = process.memoryUsage();
-      peak.rss = Math.max(peak.rss, mem.rss - base.rss);
-      peak.heapUsed = Math.max(peak.heapUsed, mem.heapUsed - base.heapUsed);
-      peak.arrayBuffers = Math.max(peak.arrayBuffers, mem.arrayBuffers - base.arrayBuffers);
-    };
-    const sampler = setInterval(() => sample(++ticks % 10 === 0), 50);
-    cleanups.push(() => clearInterval(sampler));
-    const writer = new PatternWriter(hostSocket!);
-    cleanups.push(() => void writer.stop());
-    await sleep(stallMs);
-    sample(true); // while the client still does not read
-    const total = await writer.stop();
-    clearInterval(sampler);
-    const receivedDuringStall = client.bytes - before;
-    client.socket.resume();
-    return { total, receivedDuringStall, before, client, bridge, peak, maxMetrics, bounds };
+    return measureStall({ bridge, client, hostSocket: hostSocket!, cleanups }, stallMs);
   }
 
-  function report(label: string, r: StallResult): void {
-    const mib = (n: number): string => (n / 1048576).toFixed(1);
-    console.log(
-      `      ${label}: host wrote ${r.total} B (${r.receivedDuringStall} B reached the paused client's JS); peak ` +
-        `pendingToClient ${r.maxMetrics.pendingToClient} (bound ${r.bounds.pendingToClient}), pendingFromConsole ` +
-        `${r.maxMetrics.pendingFromConsole} (bound ${r.bounds.pendingFromConsole}), heldBytes ${r.maxMetrics.heldBytes}; ` +
-        `retained growth (after GC): rss ${mib(r.peak.rss)} MiB, heap ${mib(r.peak.heapUsed)} MiB, arrayBuffers ${(r.peak.arrayBuffers / 1024).toFixed(0)} KiB ` +
-        `(bridge bound ${r.bounds.bridge} B)`,
-    );
-  }
-
-  function expectBounded(r: StallResult): void {
-    expect(r.maxMetrics.pendingToClient, 'bytes queued in the client socket').to.be.at.most(r.bounds.pendingToClient);
-    expect(r.maxMetrics.pendingToClient, 'the client socket filled: the bridge had to hold back').to.be.above(0);
-    expect(r.maxMetrics.pendingFromConsole, 'bytes buffered in the SOL stream').to.be.at.most(r.bounds.pendingFromConsole);
-    expect(r.maxMetrics.heldBytes).to.equal(0);
-    // Buffers live in arrayBuffers: what stays allocated after a GC is what the bridge holds plus the host
-    // writer's socket queue, the paused client's read buffer and backing stores V8 has not swept yet (measured
-    // 0.1-0.9 MiB), not the megabytes the host wrote.
-    expect(r.peak.arrayBuffers, 'retained arrayBuffers growth').to.be.at.most(r.bounds.bridge + 2 * 1024 * 1024);
-    expect(r.peak.heapUsed, 'retained heap growth').to.be.at.most(r.bounds.bridge + 8 * 1024 * 1024);
-    expect(r.peak.rss, 'rss growth').to.be.at.most(r.bounds.bridge + 64 * 1024 * 1024);
-    expect(r.total, 'the host wrote more than the bridge may hold').to.be.above(4 * r.bounds.bridge);
-  }
 
   it('echoes, and carries 1 MiB each way byte-exact (client -> host and host -> client at once)', async () => {
     const bridge = await startBridge();
@@ -367,11 +285,11 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
     const r = await stall(4000);
     await r.client.waitForBytes(r.before + r.total, 30_000);
     await sleep(300); // nothing more may come
-    report('ipmi_sim 4 s stall', r);
+    reportStall('ipmi_sim 4 s stall', r);
     const got = r.client.data().subarray(r.before);
     expect(got.length, 'bytes after the stall').to.equal(r.total);
     expect(got.equals(patternBytes(0, r.total)), 'byte-exact with the counting pattern').to.equal(true);
-    expectBounded(r);
+    expectStallBounded(r);
   });
 
   // Keep last: ipmi_sim 2.0.33 does not survive this. A BMC packet unacknowledged for 6 s makes sol.c's
@@ -386,10 +304,10 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
     const r = await stall(10_000);
     await waitUntil(() => r.client.bytes >= r.before + r.total, 'all bytes', 30_000);
     const got = r.client.data().subarray(r.before);
-    report('ipmi_sim 10 s stall', r);
+    reportStall('ipmi_sim 10 s stall', r);
     expect(got.length).to.equal(r.total);
     expect(got.equals(patternBytes(0, got.length)), 'byte-exact').to.equal(true);
     expect(r.bridge.metrics.bytesDiscarded).to.equal(0);
-    expectBounded(r);
+    expectStallBounded(r);
   });
 });
