@@ -126,7 +126,7 @@ class StepTimeout extends Error {
 }
 
 /**
- * AES-CBC IVs (16 random bytes a packet) drawn from a 4 KiB CSPRNG pool: one randomFillSync per 256 packets
+ * AES-CBC IVs (16 random bytes a packet) drawn from a 4 KiB CSPRNG pool: one randomBytes call per 256 packets
  * instead of one per packet (it was ~6% of the bridge's CPU in a bulk transfer, bench/). A refill allocates a
  * new pool, so bytes are never handed out twice and a returned slice never changes.
  */
@@ -142,11 +142,6 @@ function pooledRandomBytes(n: number): Buffer {
   const out = ivPool.subarray(ivPoolOffset, ivPoolOffset + n);
   ivPoolOffset += n;
   return out;
-}
-
-/** Internal seams for specs (fixed randoms for golden packets). Not part of the public API. */
-export interface SessionInternals {
-  random?: (n: number) => Buffer;
 }
 
 export class IpmiSession extends EventEmitter implements SolHost {
@@ -188,19 +183,14 @@ export class IpmiSession extends EventEmitter implements SolHost {
   private readonly solHandlers = new Set<(payload: Buffer) => void>();
   private readonly closeHandlers = new Set<(reason: IpmiError | undefined) => void>();
   private readonly endpoint: TransportEndpoint;
-  private readonly random: (n: number) => Buffer;
-  private readonly ivRandom: (n: number) => Buffer;
 
   private constructor(
     private readonly opts: ResolvedSessionOptions,
     readonly address: string,
     private readonly transport: UdpTransport,
     private readonly ownsTransport: boolean,
-    internals: SessionInternals,
   ) {
     super();
-    this.random = internals.random ?? randomBytes;
-    this.ivRandom = internals.random ?? pooledRandomBytes;
     this.endpoint = {
       address,
       ports: new Set([opts.port]),
@@ -215,7 +205,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
   }
 
   /** Open a session: resolves once RAKP 4 verified and the privilege level is set. */
-  static async open(options: IpmiSessionOptions, internals: SessionInternals = {}): Promise<IpmiSession> {
+  static async open(options: IpmiSessionOptions): Promise<IpmiSession> {
     const opts = resolveSessionOptions(options);
     if (opts.signal?.aborted) throw new IpmiError('IPMI_ERR_ABORTED', 'session open aborted');
     let address: string;
@@ -239,7 +229,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
     }
     const owns = !transport;
     transport ??= await UdpTransport.create({ type: wanted });
-    const session = new IpmiSession(opts, address, transport, owns, internals);
+    const session = new IpmiSession(opts, address, transport, owns);
     const onAbort = () => session.finish(new IpmiError('IPMI_ERR_ABORTED', 'session open aborted', { fatal: true }));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -425,7 +415,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
     this.transport.rekey(this.endpoint, oldId);
     this.endpoint.preSession = true;
     const consoleSessionId = this.endpoint.consoleSessionId;
-    const tag = this.random(1)[0]! & 0x3f;
+    const tag = randomBytes(1)[0]! & 0x3f;
     // Sessions handshaking with one BMC over a shared transport all see its session-ID-0 answers: ours carry
     // our console session ID (sections 13.18, 13.21, 13.23); an error answer too short to hold it, our tag.
     const isOurs = (msg: { tag: number; status: number; consoleSessionId: number }) =>
@@ -453,7 +443,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
 
     // RAKP Message 1 / 2 (sections 13.20, 13.21).
     const role = o.privilege | (o.nameOnlyLookup ? 0x10 : 0);
-    const consoleRandom = this.random(16);
+    const consoleRandom = randomBytes(16);
     const rakp2 = await this.handshakeStep(
       'RAKP 1',
       encodeRakp1({ tag, bmcSessionId: open.bmcSessionId, consoleRandom, role, username: o.username }),
@@ -703,7 +693,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
       encrypt: encrypt && this.confidentiality,
       authenticate: authenticate && this.integrity,
       crypto: this.crypto,
-      iv: this.confidentiality && encrypt ? this.ivRandom(16) : undefined,
+      iv: this.confidentiality && encrypt ? pooledRandomBytes(16) : undefined,
     });
     this.sendRaw(datagram, port);
   }
