@@ -464,6 +464,8 @@ export class IpmiSession extends EventEmitter implements SolHost {
       username: o.username,
     };
     const expected = rakp2AuthCode(ctx);
+    // Cut to the algorithm's length: Supermicro/Peppercon firmware sends one byte too many (FreeIPMI's
+    // "supermicro20" workaround); a short code still fails.
     const got = rakp2.authCode.subarray(0, rakpHmacLength(suite.auth));
     if (got.length !== expected.length || (expected.length > 0 && !timingSafeEqual(got, expected))) {
       throw new IpmiError(
@@ -483,6 +485,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
     );
     if (rakp4.status !== 0) throw this.rakpError('RAKP 4', rakp4.status);
     const icv = rakp4Icv(ctx, keys.sik);
+    // Likewise cut: some BMCs send a non-empty ICV on suite 0, where it is empty (FreeIPMI "integritycheckvalue").
     const gotIcv = rakp4.integrityCheckValue.subarray(0, icv.length);
     if (gotIcv.length !== icv.length || (icv.length > 0 && !timingSafeEqual(gotIcv, icv))) {
       throw new IpmiError(
