@@ -266,6 +266,16 @@ export function decodeV15(datagram: Buffer): V15Packet {
   }
 }
 
+/**
+ * Session sequence numbers increase with every packet a side sends, retransmissions included (section 13.6), so
+ * they order packets where the 4-bit SOL sequence number cannot: is `seq` older than `newest`? (32-bit serial
+ * number arithmetic, RFC 1982.)
+ */
+export function isOlderSequence(seq: number, newest: number): boolean {
+  const behind = (newest - seq) >>> 0;
+  return behind !== 0 && behind < 0x80000000;
+}
+
 /** ASF Presence Ping (ASF 2.0 section 3.2.4.1), the classic "is anything listening" probe on port 623. */
 export function encodeAsfPing(tag: number): Buffer {
   return Buffer.from([0x06, 0x00, 0xff, 0x06, 0x00, 0x00, 0x11, 0xbe, 0x80, tag & 0xff, 0x00, 0x00]);

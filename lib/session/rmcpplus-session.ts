@@ -180,7 +180,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private lastRequestAt = 0;
   private closePromise: Promise<void> | undefined;
-  private readonly solHandlers = new Set<(payload: Buffer) => void>();
+  private readonly solHandlers = new Set<(payload: Buffer, sessionSequence: number) => void>();
   private readonly closeHandlers = new Set<(reason: IpmiError | undefined) => void>();
   private readonly endpoint: TransportEndpoint;
 
@@ -710,7 +710,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
     this.sendInSession(PayloadType.SOL, payload, options.port, options.encrypt, options.authenticate);
   }
 
-  onSolPayload(handler: (payload: Buffer) => void): () => void {
+  onSolPayload(handler: (payload: Buffer, sessionSequence: number) => void): () => void {
     this.solHandlers.add(handler);
     return () => this.solHandlers.delete(handler);
   }
@@ -750,7 +750,7 @@ export class IpmiSession extends EventEmitter implements SolHost {
         this.offer({ kind: 'ipmi', rsp: decodeResponse(packet.payload) });
       } else if (packet.payloadType === PayloadType.SOL) {
         this.stats.solReceived++;
-        for (const handler of this.solHandlers) handler(packet.payload);
+        for (const handler of this.solHandlers) handler(packet.payload, packet.sequence);
       } else {
         this.stats.dropped.unexpected++;
       }

@@ -23,8 +23,11 @@ export interface SolHost {
    * `encrypt`/`authenticate` follow what Activate Payload asked for; the session refuses what it cannot do.
    */
   sendSolPayload(payload: Buffer, options: { encrypt: boolean; authenticate: boolean; port: number }): void;
-  /** Receive every inbound SOL payload of this session (already verified and decrypted). Returns an unsubscribe. */
-  onSolPayload(handler: (payload: Buffer) => void): () => void;
+  /**
+   * Receive every inbound SOL payload of this session (already verified and decrypted), with the packet's
+   * session sequence number (0 where the session does not number its packets). Returns an unsubscribe.
+   */
+  onSolPayload(handler: (payload: Buffer, sessionSequence: number) => void): () => void;
   /** Called once when the session ends; reason undefined for a clean local close. Returns an unsubscribe. */
   onClose(handler: (reason: IpmiError | undefined) => void): () => void;
   /** The UDP port the session talks to (the one the user gave). */

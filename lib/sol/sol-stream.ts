@@ -18,6 +18,7 @@ import { IpmiError, isIpmiError } from '../errors.js';
 import { SolEngine, type InboundPausePolicy, type SolStats, type SolWorkarounds } from './sol-engine.js';
 import { deactivateSol } from './sol-commands.js';
 import { Cmd, encodeGetPayloadInstanceInfo } from '../codec/commands.js';
+import { isOlderSequence } from '../codec/rmcp.js';
 import { NetFn } from '../codec/ipmi-message.js';
 import type { SolHost } from './sol-host.js';
 
@@ -80,6 +81,8 @@ export class SolStream extends Duplex {
   private timerAt: number | undefined;
   private deactivation: Promise<void> | undefined;
   private ownershipTimer: NodeJS.Timeout | undefined;
+  private newestSessionSequence: number | undefined;
+  private staleDropped = 0;
   private readonly sendOptions: { encrypt: boolean; authenticate: boolean; port: number };
 
   /** The UDP port SOL payloads go to now (it moves once if the BMC answers only on its reported port). */
@@ -145,7 +148,18 @@ export class SolStream extends Duplex {
     });
 
     this.unsubscribe.push(
-      host.onSolPayload((payload) => {
+      host.onSolPayload((payload, sessionSequence) => {
+        // A SOL packet older (by session sequence) than one already taken is a stale copy overtaken on the way
+        // (a retransmission or a duplicate reordered behind the next packet): its 4-bit SOL sequence number
+        // would pass it off as new data. Dropping one that was merely reordered costs a retransmission: the
+        // BMC resends it under a newer session sequence number.
+        if (sessionSequence !== 0) {
+          if (this.newestSessionSequence !== undefined && isOlderSequence(sessionSequence, this.newestSessionSequence)) {
+            this.staleDropped++;
+            return;
+          }
+          this.newestSessionSequence = sessionSequence;
+        }
         this.engine.receive(payload, this.clock());
         this.reschedule();
       }),
@@ -211,9 +225,9 @@ export class SolStream extends Duplex {
     return this.acked;
   }
 
-  /** Counters of the SOL protocol (a copy). */
-  get stats(): SolStats {
-    return { ...this.engine.stats };
+  /** Counters of the SOL protocol (a copy); staleDropped: SOL packets older than one already taken. */
+  get stats(): SolStats & { staleDropped: number } {
+    return { ...this.engine.stats, staleDropped: this.staleDropped };
   }
 
   /** Generate a break on the host's serial line, after everything written before. Resolves on the BMC's ACK. */

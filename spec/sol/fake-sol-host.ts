@@ -39,7 +39,9 @@ export class FakeSolHost implements SolHost {
   responder: Responder = defaultResponder;
   /** Receives every SOL payload the stream sends (the BMC side). */
   onSend: ((payload: Buffer) => void) | undefined;
-  private readonly solHandlers = new Set<(payload: Buffer) => void>();
+  private readonly solHandlers = new Set<(payload: Buffer, sessionSequence: number) => void>();
+  /** Session sequence numbers of delivered payloads, increasing as a BMC's would. */
+  private sessionSequence = 0;
   private readonly closeHandlers = new Set<(reason: IpmiError | undefined) => void>();
 
   get subscribers(): number {
@@ -56,7 +58,7 @@ export class FakeSolHost implements SolHost {
     this.onSend?.(Buffer.from(payload));
   }
 
-  onSolPayload(handler: (payload: Buffer) => void): () => void {
+  onSolPayload(handler: (payload: Buffer, sessionSequence: number) => void): () => void {
     this.solHandlers.add(handler);
     return () => this.solHandlers.delete(handler);
   }
@@ -67,9 +69,9 @@ export class FakeSolHost implements SolHost {
   }
 
   /** A SOL payload from the BMC, delivered on the next macrotask. */
-  deliver(payload: Buffer): void {
+  deliver(payload: Buffer, sessionSequence = ++this.sessionSequence): void {
     setImmediate(() => {
-      for (const h of [...this.solHandlers]) h(payload);
+      for (const h of [...this.solHandlers]) h(payload, sessionSequence);
     });
   }
 
