@@ -179,7 +179,11 @@ describe('interop: session vs fake BMC', function () {
       await until(() => Buffer.concat(chunks).length >= input.length, 25_000);
       expect(Buffer.concat(chunks).equals(input)).to.equal(true);
       expect(sol.stats.retransmits).to.be.greaterThan(0);
-      expect(sol.stats.duplicatesDropped).to.be.greaterThan(0);
+      // The doubled datagrams carry the same session sequence number: the session's window drops them as replays.
+      // (Whether a lost ACK of ours makes the BMC resend a packet we took depends on how the two directions
+      // interleave under this shared counter; that SOL-level duplicate path is covered deterministically in
+      // spec/sol/sol-engine.spec.ts and spec/sol/sol-stale.spec.ts.)
+      expect(s.stats.dropped.replay, 'doubled datagrams dropped as replays').to.be.greaterThan(0);
       await s.close();
     });
 
