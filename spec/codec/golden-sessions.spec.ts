@@ -31,7 +31,8 @@ import {
 } from '../../lib/codec/rakp.js';
 import { decodeChannelAuthCapabilities, decodeDeviceId } from '../../lib/codec/commands.js';
 import { cipherSuiteById } from '../../lib/crypto/cipher-suites.js';
-import { deriveSessionKeys, rakp2AuthCode, rakp3AuthCode, rakp4Icv, type RakpContext } from '../../lib/crypto/keys.js';
+import { deriveSessionKeys, rakp2AuthCode, rakp3AuthCode, rakp4Icv } from '../../lib/crypto/keys.js';
+import { rakpContextOf } from '../helpers/rakp-context.js';
 
 const CAPTURES = [
   { file: 'suite3-ipmitool-ipmi_sim.hex', suite: 3, peers: 'ipmitool <-> ipmi_sim', guid: 'a123456789abcdefa123456789abcdef', manufacturer: 0x1291 },
@@ -70,17 +71,7 @@ describe(`golden: ${capture.peers}, cipher suite ${capture.suite}`, () => {
   const rakp2 = decodeRakp2(decodeV20(byType(PayloadType.RAKP2)[0]!.bytes).payload);
   const rakp3 = decodeRakp3(decodeV20(byType(PayloadType.RAKP3)[0]!.bytes).payload);
   const rakp4 = decodeRakp4(decodeV20(byType(PayloadType.RAKP4)[0]!.bytes).payload);
-  const ctx: RakpContext = {
-    auth: suite.auth,
-    password,
-    consoleSessionId: open.consoleSessionId,
-    bmcSessionId: openRsp.bmcSessionId,
-    consoleRandom: rakp1.consoleRandom,
-    bmcRandom: rakp2.bmcRandom,
-    bmcGuid: rakp2.bmcGuid,
-    role: rakp1.role,
-    username: rakp1.username,
-  };
+  const ctx = rakpContextOf({ openRequest: open, openResponse: openRsp, rakp1, rakp2 }, password);
 
   it('decodes Open Session and RAKP 1-4 and rebuilds each byte for byte', () => {
     expect([open.auth, open.integrity, open.confidentiality]).to.deep.equal([suite.auth, suite.integrity, suite.confidentiality]);

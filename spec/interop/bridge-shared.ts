@@ -11,7 +11,7 @@ import vm from 'node:vm';
 import type { BridgeMetrics, BridgeSettings, ConsoleBridge, ReconnectEvent } from '../../lib/bridge/console-bridge.js';
 import { SOL_MAX_CHARACTERS } from '../../lib/codec/sol-payload.js';
 import { SOL_MAX_HELD_PACKETS } from '../../lib/sol/sol-engine.js';
-import { TestClient } from '../bridge/tcp-client.js';
+import { TestClient, waitUntil } from '../bridge/tcp-client.js';
 
 /** SolStream readable highWaterMark the consoles here are configured with (part of the memory bound). */
 export const SOL_READABLE_HWM = 4096;
@@ -215,4 +215,31 @@ export function expectStallBounded(r: StallResult, arrayBufferSlack = 2 * 1024 *
   expect(r.peak.heapUsed, 'retained heap growth').to.be.at.most(r.bounds.bridge + 8 * 1024 * 1024);
   expect(r.peak.rss, 'rss growth').to.be.at.most(r.bounds.bridge + 64 * 1024 * 1024);
   expect(r.total, 'the host wrote more than the bridge may hold').to.be.above(4 * r.bounds.bridge);
+}
+
+/**
+ * `size` bytes each way at once: the client writes the counting pattern (seed 1) while the host writes it
+ * (seed 2) into `hostSocket`; both arrive byte-exact. The host must not echo meanwhile.
+ */
+export async function transferBothWays(
+  ctx: { client: TestClient; host: { clearReceived(): void; receivedBytes(): Buffer }; hostSocket: Socket },
+  size: number,
+  timeoutMs: number,
+): Promise<{ downMs: number; upMs: number }> {
+  const { client, host, hostSocket } = ctx;
+  host.clearReceived();
+  const before = client.bytes;
+  const toHost = patternBytes(0, size, 1);
+  const started = performance.now();
+  const fromHost = new PatternWriter(hostSocket, size, 2);
+  const upload = client.write(toHost);
+  await client.waitForBytes(before + size, timeoutMs);
+  const downMs = performance.now() - started;
+  await upload;
+  await waitUntil(() => host.receivedBytes().length >= size, `the host to receive ${size} bytes (got ${host.receivedBytes().length})`, timeoutMs);
+  const upMs = performance.now() - started;
+  await fromHost.done;
+  expect(client.data().subarray(before).equals(patternBytes(0, size, 2)), 'host -> client bytes').to.equal(true);
+  expect(host.receivedBytes().equals(toHost), 'client -> host bytes').to.equal(true);
+  return { downMs, upMs };
 }

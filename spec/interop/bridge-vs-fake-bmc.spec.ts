@@ -14,7 +14,7 @@ import { IpmiConsoleSource, type IpmiConsoleOptions } from '../../lib/bridge/ipm
 import { isIpmiError } from '../../lib/errors.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
 import { findFreePortRange, hasIpv6Loopback, waitUntil } from '../bridge/tcp-client.js';
-import { BRIDGE_SETTINGS, clientHelpers, expectBackoff, expectStallBounded, measureStall, patternBytes, PatternWriter, portOf, reportStall, sleep, SOL_READABLE_HWM } from './bridge-shared.js';
+import { BRIDGE_SETTINGS, clientHelpers, expectBackoff, expectStallBounded, measureStall, patternBytes, portOf, reportStall, sleep, SOL_READABLE_HWM, transferBothWays } from './bridge-shared.js';
 
 const USERS = [{ name: 'admin', password: 'password', privilege: 4 }];
 import { startSerialHost, type SerialHost } from '../helpers/ipmi-sim.js';
@@ -98,21 +98,8 @@ describe('interop: console bridge vs the fake BMC (real TCP clients)', function 
     const client = await connect(bridge.port);
     await echo(client, 'hello fake bmc\r');
     hostEcho = false;
-    host.clearReceived();
-    const before = client.bytes;
     const SIZE = 1024 * 1024;
-    const toHost = patternBytes(0, SIZE, 1);
-    const started = performance.now();
-    const fromHost = new PatternWriter(hostSocket!, SIZE, 2);
-    const upload = client.write(toHost);
-    await client.waitForBytes(before + SIZE, 30_000);
-    const downMs = performance.now() - started;
-    await upload;
-    await waitUntil(() => host.receivedBytes().length >= SIZE, 'the host to receive 1 MiB', 30_000);
-    const upMs = performance.now() - started;
-    await fromHost.done;
-    expect(client.data().subarray(before).equals(patternBytes(0, SIZE, 2)), 'host -> client bytes').to.equal(true);
-    expect(host.receivedBytes().equals(toHost), 'client -> host bytes').to.equal(true);
+    const { downMs, upMs } = await transferBothWays({ client, host, hostSocket: hostSocket! }, SIZE, 30_000);
     const m = bridge.metrics;
     expect(m.bytesToClient).to.equal(client.bytes);
     expect(m.bytesFromClient).to.equal('hello fake bmc\r'.length + SIZE);

@@ -21,7 +21,7 @@ import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
 import { TestClient, findFreePortRange, waitUntil } from '../bridge/tcp-client.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
 import { requirePeer } from '../helpers/peers.js';
-import { BRIDGE_SETTINGS, clientHelpers, expectStallBounded, measureStall, patternBytes, PatternWriter, portOf, reportStall, sleep, SOL_READABLE_HWM, type StallResult } from './bridge-shared.js';
+import { BRIDGE_SETTINGS, clientHelpers, expectStallBounded, measureStall, patternBytes, portOf, reportStall, sleep, SOL_READABLE_HWM, type StallResult, transferBothWays } from './bridge-shared.js';
 
 describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
   this.timeout(60_000);
@@ -123,21 +123,8 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
     const client = await connect(bridge.port);
     await echo(client, 'hello ipmi_sim\r');
     hostEcho = false;
-    host.clearReceived();
-    const before = client.bytes;
     const SIZE = 1024 * 1024;
-    const toHost = patternBytes(0, SIZE, 1);
-    const started = performance.now();
-    const fromHost = new PatternWriter(hostSocket!, SIZE, 2);
-    const upload = client.write(toHost);
-    await client.waitForBytes(before + SIZE, 40_000);
-    const downMs = performance.now() - started;
-    await upload;
-    await waitUntil(() => host.receivedBytes().length >= SIZE, `the host to receive ${SIZE} bytes (got ${host.receivedBytes().length})`, 40_000);
-    const upMs = performance.now() - started;
-    await fromHost.done;
-    expect(client.data().subarray(before).equals(patternBytes(0, SIZE, 2)), 'host -> client bytes').to.equal(true);
-    expect(host.receivedBytes().equals(toHost), 'client -> host bytes').to.equal(true);
+    const { downMs, upMs } = await transferBothWays({ client, host, hostSocket: hostSocket! }, SIZE, 40_000);
     const m = bridge.metrics;
     expect(m.bytesToClient).to.equal(client.bytes);
     expect(m.bytesFromClient).to.equal('hello ipmi_sim\r'.length + SIZE);

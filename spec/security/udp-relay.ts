@@ -13,6 +13,7 @@ import { decodeV20, peekEnvelope, PayloadType, type RmcpEnvelope, type SessionCr
 import { decodeOpenSessionRequest, decodeOpenSessionResponse, decodeRakp1, decodeRakp2 } from '../../lib/codec/rakp.js';
 import { cipherSuiteByAlgorithms } from '../../lib/crypto/cipher-suites.js';
 import { deriveSessionKeys, type SessionKeys } from '../../lib/crypto/keys.js';
+import { rakpContextOf } from '../helpers/rakp-context.js';
 
 export type Direction = 'to-bmc' | 'to-client';
 
@@ -118,18 +119,7 @@ export class UdpRelay {
     if (!openReq || !rakp1 || !rakp2) throw new Error('handshake not recorded');
     const suite = cipherSuiteByAlgorithms(openRsp.auth, openRsp.integrity, openRsp.confidentiality);
     if (!suite) throw new Error('unknown suite');
-    const keys = deriveSessionKeys({
-      auth: suite.auth,
-      password,
-      kg,
-      consoleSessionId: openReq.consoleSessionId,
-      bmcSessionId: openRsp.bmcSessionId,
-      consoleRandom: rakp1.consoleRandom,
-      bmcRandom: rakp2.bmcRandom,
-      bmcGuid: rakp2.bmcGuid,
-      role: rakp1.role,
-      username: rakp1.username,
-    });
+    const keys = deriveSessionKeys(rakpContextOf({ openRequest: openReq, openResponse: openRsp, rakp1, rakp2 }, password, kg));
     return {
       ...keys,
       consoleSessionId: openReq.consoleSessionId,
