@@ -1,5 +1,5 @@
 /**
- * Real interop peers (ipmi_sim, ipmitool, socat, tshark) and free loopback ports.
+ * Real interop peers (ipmi_sim, ipmitool, socat, tshark, FreeIPMI, websockify, sshd, QEMU) and free loopback ports.
  *
  * A missing peer is a skip on a developer machine and a failure in CI (CI=true): CI images are
  * expected to carry every peer, so a silent skip there would hide lost coverage.
@@ -9,7 +9,17 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 
-export type PeerName = 'ipmi_sim' | 'ipmitool' | 'socat' | 'tshark';
+export type PeerName =
+  | 'ipmi_sim'
+  | 'ipmitool'
+  | 'socat'
+  | 'tshark'
+  | 'ipmiconsole'
+  | 'bmc-info'
+  | 'websockify'
+  | 'sshd'
+  | 'qemu'
+  | 'cpio';
 
 /** Executable looked up on PATH for each peer. */
 export const PEER_BINARIES: Readonly<Record<PeerName, string>> = {
@@ -17,7 +27,16 @@ export const PEER_BINARIES: Readonly<Record<PeerName, string>> = {
   ipmitool: 'ipmitool',
   socat: 'socat',
   tshark: 'tshark',
+  ipmiconsole: 'ipmiconsole',
+  'bmc-info': 'bmc-info',
+  websockify: 'websockify',
+  sshd: 'sshd',
+  qemu: 'qemu-system-x86_64',
+  cpio: 'cpio',
 };
+
+/** Directories searched after PATH: Debian puts sshd, ipmiconsole and bmc-info in sbin, not on a user's PATH. */
+const SBIN_DIRECTORIES = ['/usr/sbin', '/sbin'];
 
 const found = new Map<string, string | null>();
 
@@ -26,7 +45,7 @@ export function whichBinary(binary: string): string | null {
   const cached = found.get(binary);
   if (cached !== undefined) return cached;
   let result: string | null = null;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...SBIN_DIRECTORIES]) {
     if (!dir) continue;
     const candidate = join(dir, binary);
     try {
