@@ -27,6 +27,12 @@ export interface IpmiErrorOptions {
   completionCode?: number;
   /** true when the error ends the session or stream it was raised on */
   fatal?: boolean;
+  /**
+   * true when the cause was inferred from silence (for example RAKP 1 never answered, which under packet loss
+   * proves nothing), not stated by the BMC in a status or completion code. An inferred error is worth retrying;
+   * a stated one (a RAKP status code, a completion code) is not.
+   */
+  inferred?: boolean;
   cause?: unknown;
 }
 
@@ -34,6 +40,7 @@ export class IpmiError extends Error {
   readonly code: IpmiErrorCode;
   readonly completionCode: number | undefined;
   readonly fatal: boolean;
+  readonly inferred: boolean;
 
   constructor(code: IpmiErrorCode, message: string, options: IpmiErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -41,6 +48,7 @@ export class IpmiError extends Error {
     this.code = code;
     this.completionCode = options.completionCode;
     this.fatal = options.fatal ?? false;
+    this.inferred = options.inferred ?? false;
   }
 }
 
