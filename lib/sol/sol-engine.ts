@@ -80,7 +80,17 @@ export interface SolWorkarounds {
    * resent as a new packet after one retransmit interval.
    */
   zeroAcceptedMeansAll?: boolean;
+  /**
+   * Take BMC packets of up to SOL_OVERSIZED_MAX_CHARACTERS characters. pyghmi's server side (pyghmi.ipmi.bmc,
+   * console.ServerConsole.maxoutcount) sends 256 a packet, one more than the one-byte accepted count can
+   * acknowledge (section 15.9, table 15-2); it reads an ACK without the NACK bit as "all taken", whatever the
+   * count says. Without this flag such packets are counted as malformed and dropped.
+   */
+  acceptOversizedPackets?: boolean;
 }
+
+/** Largest BMC packet taken with workarounds.acceptOversizedPackets (pyghmi sends 256). */
+export const SOL_OVERSIZED_MAX_CHARACTERS = 1024;
 
 /**
  * What to answer a BMC data packet when the consumer has no room (section 15.9, table 15-2 byte 4 bit 6).
@@ -293,7 +303,8 @@ export class SolEngine {
   /** One SOL payload from the BMC (already verified and decrypted by the session). */
   receive(payload: Buffer, now: number): void {
     if (this.ended) return;
-    if (payload.length < SOL_HEADER_LENGTH || payload.length > SOL_HEADER_LENGTH + SOL_MAX_CHARACTERS) {
+    const maxChars = this.workarounds.acceptOversizedPackets ? SOL_OVERSIZED_MAX_CHARACTERS : SOL_MAX_CHARACTERS;
+    if (payload.length < SOL_HEADER_LENGTH || payload.length > SOL_HEADER_LENGTH + maxChars) {
       this.stats.malformed++;
       return;
     }
@@ -453,7 +464,8 @@ export class SolEngine {
     if (nack) this.stats.nacksSent++;
     this.stats.packetsSent++;
     this.opts.send(
-      encodeSolPacket({ sequence: 0, ackSequence: seq, acceptedCount: count, flags: nack ? SolOperation.NACK : 0, data: Buffer.alloc(0) }),
+      // the count is one byte: an oversized packet (workarounds.acceptOversizedPackets) is ACKed with 255
+      encodeSolPacket({ sequence: 0, ackSequence: seq, acceptedCount: Math.min(count, SOL_MAX_CHARACTERS), flags: nack ? SolOperation.NACK : 0, data: Buffer.alloc(0) }),
     );
   }
 

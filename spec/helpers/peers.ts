@@ -1,9 +1,10 @@
 /**
- * Real interop peers (ipmi_sim, ipmitool, socat, tshark, FreeIPMI, websockify, sshd, QEMU) and free loopback ports.
+ * Real interop peers (ipmi_sim, ipmitool, socat, tshark, FreeIPMI, websockify, sshd, QEMU, pyghmi) and free loopback ports.
  *
  * A missing peer is a skip on a developer machine and a failure in CI (CI=true): CI images are
  * expected to carry every peer, so a silent skip there would hide lost coverage.
  */
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
@@ -19,7 +20,8 @@ export type PeerName =
   | 'websockify'
   | 'sshd'
   | 'qemu'
-  | 'cpio';
+  | 'cpio'
+  | 'pyghmi';
 
 /** Executable looked up on PATH for each peer. */
 export const PEER_BINARIES: Readonly<Record<PeerName, string>> = {
@@ -33,6 +35,7 @@ export const PEER_BINARIES: Readonly<Record<PeerName, string>> = {
   sshd: 'sshd',
   qemu: 'qemu-system-x86_64',
   cpio: 'cpio',
+  pyghmi: 'python3',
 };
 
 /** Directories searched after PATH: Debian puts sshd, ipmiconsole and bmc-info in sbin, not on a user's PATH. */
@@ -60,9 +63,30 @@ export function whichBinary(binary: string): string | null {
   return result;
 }
 
-/** True when the peer's binary is installed (on PATH and executable). */
+/** True when the peer's binary is installed (on PATH and executable); pyghmi: a python3 that imports it. */
 export function hasPeer(name: PeerName): boolean {
+  if (name === 'pyghmi') return pyghmiPython() !== null;
   return whichBinary(PEER_BINARIES[name]) !== null;
+}
+
+let pyghmiInterpreter: string | null | undefined;
+
+/**
+ * A python3 that can import pyghmi's BMC side (Debian's python3-pyghmi lives in /usr/bin/python3's
+ * dist-packages, which a pyenv or venv python3 earlier on PATH does not see), or null. Cached per process.
+ */
+export function pyghmiPython(): string | null {
+  if (pyghmiInterpreter !== undefined) return pyghmiInterpreter;
+  pyghmiInterpreter = null;
+  for (const candidate of ['/usr/bin/python3', whichBinary('python3')]) {
+    if (!candidate) continue;
+    const r = spawnSync(candidate, ['-c', 'import pyghmi.ipmi.bmc'], { stdio: 'ignore', timeout: 20_000 });
+    if (r.status === 0) {
+      pyghmiInterpreter = candidate;
+      break;
+    }
+  }
+  return pyghmiInterpreter;
 }
 
 /** True when running under CI (CI=true), where a missing peer is a failure, not a skip. */
@@ -76,7 +100,7 @@ export function isCi(): boolean {
  */
 export function requirePeer(ctx: Mocha.Context, name: PeerName): void {
   if (hasPeer(name)) return;
-  const reason = `peer '${name}' (${PEER_BINARIES[name]}) is not installed`;
+  const reason = name === 'pyghmi' ? "peer 'pyghmi' (python3 -c 'import pyghmi.ipmi.bmc') is not installed" : `peer '${name}' (${PEER_BINARIES[name]}) is not installed`;
   if (isCi()) {
     throw new Error(`${reason}; CI=true requires every interop peer (install it in the CI image)`);
   }
