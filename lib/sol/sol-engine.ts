@@ -37,6 +37,7 @@ import {
   SolOperation,
   SolStatus,
 } from '../codec/sol-payload.js';
+import { bumpSequenceNow, renumberSolPayload, serialKeepaliveCharacters, serialKeepaliveInterval } from './sol-workarounds.js';
 
 /** Default time between retransmissions of an unacknowledged SOL packet (FreeIPMI's default is 500 ms). */
 export const DEFAULT_SOL_RETRANSMIT_INTERVAL_MS = 500;
@@ -87,6 +88,22 @@ export interface SolWorkarounds {
    * count says. Without this flag such packets are counted as malformed and dropped.
    */
   acceptOversizedPackets?: boolean;
+  /**
+   * FreeIPMI "solpacketseq" (Intel Windmill, Quanta Winterfell): a BMC stuck on a sequence number never ACKs
+   * retransmissions of it. Every this many unacknowledged transmissions of a data packet, its characters go out
+   * under the next sequence number instead (they may reach the host twice if only our ACK was lost). Still
+   * bounded by maxRetransmits.
+   */
+  bumpSequenceAfterSends?: number;
+  /**
+   * FreeIPMI --serial-keepalive ('nul') / --serial-keepalive-empty ('empty'): when the BMC sent no characters for
+   * serialKeepaliveMs and nothing is in flight, send a packet with one NUL character / none. Some BMCs stop
+   * sending host output after a host reboot (Intel SR1520ML) or until something is typed (Dell) while the
+   * session stays up; such a packet makes them talk again. See lib/sol/sol-workarounds.ts.
+   */
+  serialKeepalive?: 'nul' | 'empty';
+  /** Interval of serialKeepalive (DEFAULT_SOL_SERIAL_KEEPALIVE_MS). */
+  serialKeepaliveMs?: number;
 }
 
 /** Largest BMC packet taken with workarounds.acceptOversizedPackets (pyghmi sends 256). */
@@ -128,6 +145,8 @@ export interface SolStats {
   unexpectedAcks: number; // ACKs for a sequence number that is not outstanding (ignored)
   heldDropped: number; // characters of held packets dropped because SOL_MAX_HELD_PACKETS were held
   pausedAcks: number; // 'ack-zero' partial ACKs sent while the consumer had no room
+  sequenceBumps?: number; // workarounds.bumpSequenceAfterSends: data packets renumbered
+  serialKeepalives?: number; // workarounds.serialKeepalive: keepalive packets sent
 }
 
 export interface SolEngineOptions {
@@ -156,7 +175,7 @@ export interface SolEngineOptions {
   onEnd?(reason: IpmiError): void;
 }
 
-type QueueItem = { kind: 'data'; buf: Buffer } | { kind: 'op'; flags: number; done: (err?: IpmiError) => void };
+type QueueItem = { kind: 'data'; buf: Buffer } | { kind: 'op'; flags: number; done: (err?: IpmiError) => void; chars?: Buffer };
 
 interface Outstanding {
   kind: 'prime' | 'data' | 'op';
@@ -209,6 +228,8 @@ export class SolEngine {
   private zeroAckUntil = 0; // ACK with count 0: resend no earlier than this
   private pausedAckAt: number | undefined; // 'ack-zero': when the held packet gets its partial ACK
   private zeroAckStreak = 0;
+  /** workarounds.serialKeepalive: when the BMC last sent characters (or the last keepalive went out). */
+  private lastBmcOutputAt = 0;
 
   private lastInSeq = 0; // sequence number of the last BMC packet we accepted (0 = none yet)
   private lastInAccepted = 0; // characters of it we took
@@ -247,6 +268,7 @@ export class SolEngine {
   start(now: number): void {
     if (this.started || this.ended) return;
     this.started = true;
+    this.lastBmcOutputAt = now;
     if (!this.workarounds.skipSequencePrime) {
       // Zero characters, sequence 15, no operation bits: see SOL_PRIME_SEQUENCE.
       const payload = encodeSolPacket({ sequence: SOL_PRIME_SEQUENCE, ackSequence: 0, acceptedCount: 0, flags: 0, data: Buffer.alloc(0) });
@@ -333,6 +355,7 @@ export class SolEngine {
       else this.stats.unexpectedAcks++; // an ACK for a packet that is not outstanding: ignored
     }
 
+    if (p.sequence !== 0 && p.data.length > 0) this.lastBmcOutputAt = now;
     if (p.sequence !== 0) this.onDataPacket(p.sequence, p.data, now);
 
     if (!duplicate) {
@@ -383,9 +406,16 @@ export class SolEngine {
         return;
       } else {
         this.stats.retransmits++;
+        if (o.kind === 'data' && bumpSequenceNow(o.sends, this.workarounds.bumpSequenceAfterSends)) {
+          this.txSeq = nextSolSequence(this.txSeq);
+          o.seq = this.txSeq;
+          o.payload = renumberSolPayload(o.payload, o.seq);
+          this.stats.sequenceBumps = (this.stats.sequenceBumps ?? 0) + 1;
+        }
         this.transmit(o, now);
       }
     }
+    this.maybeSerialKeepalive(now);
     if (this.pausedAckAt !== undefined && now >= this.pausedAckAt) this.sendPausedAck();
     this.pump(now);
   }
@@ -406,9 +436,29 @@ export class SolEngine {
     this.sendAck(h.seq, offset, false);
   }
 
+  /** workarounds.serialKeepalive: the BMC was quiet for the interval and nothing is in flight. */
+  private maybeSerialKeepalive(now: number): void {
+    const mode = this.workarounds.serialKeepalive;
+    if (!mode || this.ended || !this.started || this.outstanding || this.queue.length > 0) return;
+    if (now < this.lastBmcOutputAt + serialKeepaliveInterval(this.workarounds.serialKeepaliveMs)) return;
+    this.lastBmcOutputAt = now;
+    this.stats.serialKeepalives = (this.stats.serialKeepalives ?? 0) + 1;
+    this.queue.push({ kind: 'op', flags: 0, done: noop, chars: serialKeepaliveCharacters(mode) });
+    this.pump(now);
+  }
+
   /** When `poll` next has something to do (absolute, same clock as `now`), or undefined. */
   nextDeadline(): number | undefined {
     if (this.ended) return undefined;
+    // only while the sender is idle: a deadline that cannot act would make the stream's timer spin
+    const senderIdle = !this.outstanding && this.queue.length === 0;
+    const keepalive = this.workarounds.serialKeepalive && this.started && senderIdle ? this.lastBmcOutputAt + serialKeepaliveInterval(this.workarounds.serialKeepaliveMs) : undefined;
+    const other = this.nextProtocolDeadline();
+    if (keepalive === undefined) return other;
+    return other === undefined ? keepalive : Math.min(other, keepalive);
+  }
+
+  private nextProtocolDeadline(): number | undefined {
     let sender: number | undefined;
     if (this.outstanding) sender = this.outstanding.lastSentAt + this.interval;
     else if (this.queue.length > 0) {
@@ -477,7 +527,7 @@ export class SolEngine {
       const head = this.queue[0]!;
       this.txSeq = nextSolSequence(this.txSeq);
       if (head.kind === 'op') {
-        const payload = encodeSolPacket({ sequence: this.txSeq, ackSequence: 0, acceptedCount: 0, flags: head.flags, data: Buffer.alloc(0) });
+        const payload = encodeSolPacket({ sequence: this.txSeq, ackSequence: 0, acceptedCount: 0, flags: head.flags, data: head.chars ?? Buffer.alloc(0) });
         if (head.flags & SolOperation.GENERATE_BREAK) this.stats.breaksSent++;
         const o: Outstanding = { kind: 'op', seq: this.txSeq, payload, chars: 0, sends: 0, lastSentAt: now };
         if (this.emptyPacketsAcked === false) {
