@@ -31,7 +31,9 @@ export {
   type SolStats,
   type SolWorkarounds,
   type InboundPausePolicy,
+  SOL_OVERSIZED_MAX_CHARACTERS,
 } from './sol/sol-engine.js';
+export { DEFAULT_SOL_SERIAL_KEEPALIVE_MS, MIN_SOL_SERIAL_KEEPALIVE_MS } from './sol/sol-workarounds.js';
 export type { SolHost, IpmiCommand, IpmiCommandResponse } from './sol/sol-host.js';
 
 // TCP bridge and console manager

@@ -203,6 +203,17 @@ describe('interop: FreeIPMI vs fake BMC', function () {
       }
     });
 
+    it('a byte-swapped SOL port (quirk) on a session not on 623: ipmiconsole gives up, -W solport or not', async () => {
+      // libipmiconsole (ipmiconsole_processing.c, _check_try_new_port) follows another SOL port only from a session
+      // on 623 and recognises only 623 byte-swapped; elsewhere a different port is "BMC Implementation". Our
+      // client stays on the session's port (spec/fixtures/fake-bmc-quirks.spec.ts).
+      await startBmc({ quirks: { solPortByteSwapped: true } });
+      for (const extra of [['-W', 'solport'], []]) {
+        const r = await ipmiconsole(3, extra).exited;
+        expect(r.stdout, extra.join(' ')).to.include('[error received]: BMC Implementation');
+      }
+    });
+
     it('--deactivate deactivates our client\'s SOL and exits', async () => {
       await startBmc();
       const session = await IpmiSession.open({ host: '127.0.0.1', port: bmc.port, username: 'admin', password: 'password', cipherSuite: 3 });
