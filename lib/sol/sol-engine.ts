@@ -99,7 +99,9 @@ export interface SolWorkarounds {
    * FreeIPMI --serial-keepalive ('nul') / --serial-keepalive-empty ('empty'): when the BMC sent no characters for
    * serialKeepaliveMs and nothing is in flight, send a packet with one NUL character / none. Some BMCs stop
    * sending host output after a host reboot (Intel SR1520ML) or until something is typed (Dell) while the
-   * session stays up; such a packet makes them talk again. See lib/sol/sol-workarounds.ts.
+   * session stays up; such a packet makes them talk again. libipmiconsole sends its keepalive once no SOL packet
+   * at all came for its session timeout (60 s); we count only packets with characters, so that our own typing
+   * (whose ACKs keep coming) does not hide a BMC whose output stopped. See lib/sol/sol-workarounds.ts.
    */
   serialKeepalive?: 'nul' | 'empty';
   /** Interval of serialKeepalive (DEFAULT_SOL_SERIAL_KEEPALIVE_MS). */

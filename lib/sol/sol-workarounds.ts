@@ -6,8 +6,11 @@
  * number, [2] accepted character count, [3] operation bits, [4..] characters.
  */
 
-/** Serial keepalive interval when SolWorkarounds.serialKeepalive is on and serialKeepaliveMs is not given. */
-export const DEFAULT_SOL_SERIAL_KEEPALIVE_MS = 30_000;
+/**
+ * Serial keepalive interval when SolWorkarounds.serialKeepalive is on and serialKeepaliveMs is not given: 60 s,
+ * libipmiconsole's (its session timeout; a NUL reaching getty too often is a risk of its own).
+ */
+export const DEFAULT_SOL_SERIAL_KEEPALIVE_MS = 60_000;
 /** Smallest serial keepalive interval accepted (a keepalive is one SOL packet and its ACK). */
 export const MIN_SOL_SERIAL_KEEPALIVE_MS = 10;
 
