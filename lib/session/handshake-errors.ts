@@ -98,14 +98,15 @@ export function algorithmsMismatch(suite: CipherSuite): IpmiError {
 
 /**
  * RAKP 4 verified, yet the first authenticated/encrypted packet goes unanswered: the BMC drops what we sign or
- * encrypt. ipmi_sim 2.0.33 does this with suites 7 and 8 (ipmitool fails there the same way).
+ * encrypt. ipmi_sim 2.0.33 does this with suites 7 and 8 (ipmitool fails there the same way). Inferred from
+ * silence: under heavy loss every try may simply have been lost.
  */
 export function suiteIgnored(o: Who, suite: CipherSuite): IpmiError {
   return new IpmiError(
     'IPMI_ERR_CIPHER_SUITE',
     `the BMC at ${o.host} completed the handshake with cipher suite ${suite.id} but ignores its packets ` +
       `(integrity or encryption mismatch in the BMC); try another cipher suite (-C)`,
-    { fatal: true, cause: new IpmiError('IPMI_ERR_TIMEOUT', `no answer from ${o.host} to Set Session Privilege Level`) },
+    { fatal: true, inferred: true, cause: new IpmiError('IPMI_ERR_TIMEOUT', `no answer from ${o.host} to Set Session Privilege Level`) },
   );
 }
 

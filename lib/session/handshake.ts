@@ -153,7 +153,7 @@ export class Handshake {
     const s = STEPS[name];
     this.host.exchange({
       ...s.request(this),
-      onAnswer: (answer) => this.#next(s.answer(this, answer)),
+      onAnswer: (answer) => this.#next(guarded(() => s.answer(this, answer))),
       onSilence: () => this.#next(s.silence(this)),
     });
   }
@@ -342,6 +342,15 @@ export class Handshake {
     }
     if (this.#rakp1Silences === this.#attempts) return errors.rakp1NeverAnswered(this.config, this.#attempts);
     return errors.handshakeStalled(this.config, stepName);
+  }
+}
+
+/** An answer that cannot be used (too short to decode, ...) ends the handshake with a coded error, never a throw. */
+function guarded(answer: () => Next): Next {
+  try {
+    return answer();
+  } catch (err) {
+    return errors.protocol(`the BMC answered the session handshake with a message that cannot be used: ${(err as Error).message}`);
   }
 }
 
