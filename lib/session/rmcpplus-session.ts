@@ -112,6 +112,7 @@ export class IpmiSession extends EventEmitter<IpmiSessionEvents> implements Payl
     return new Promise<void>((resolve, reject) => {
       this.#opening = { resolve, reject };
       this.#machine.start(this.#clock.now());
+      if (signal?.aborted) onAbort(); // aborted while the host name resolved: 'abort' has fired already
       this.#settle();
     }).finally(() => {
       this.#opening = undefined;
