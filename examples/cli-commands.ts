@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { IpmiError } from '../lib/errors.js';
 import { IpmiSession } from '../lib/session/rmcpplus-session.js';
+import { activateSol, deactivateSol } from '../lib/sol/activate.js';
 import type { SolStream } from '../lib/sol/sol-stream.js';
 import { requireConnection, type ParsedArgs } from './cli-args.js';
 import { EscapeParser, ESCAPE_HELP } from './escape.js';
@@ -47,7 +48,7 @@ export async function activate(args: ParsedArgs): Promise<number> {
   const session = await IpmiSession.open(args.session);
   let sol: SolStream;
   try {
-    sol = await session.activateSol({ instance, steal });
+    sol = await activateSol(session, { instance, steal });
   } catch (err) {
     await session.close();
     throw err;
@@ -124,7 +125,7 @@ export async function deactivate(args: ParsedArgs): Promise<number> {
   const instance = instanceOf(args);
   const session = await IpmiSession.open(args.session);
   try {
-    const wasActive = await session.deactivateSol(instance);
+    const wasActive = await deactivateSol(session, instance);
     note(wasActive ? `SOL instance ${instance} deactivated\n` : `SOL instance ${instance} was not active\n`);
     return 0;
   } finally {

@@ -5,7 +5,7 @@
 export { IpmiError, isIpmiError, completionCodeText, type IpmiErrorCode, type IpmiErrorOptions } from './errors.js';
 
 // RMCP+ session
-export { IpmiSession, type SessionStats, type SessionState, type RequestOptions } from './session/rmcpplus-session.js';
+export { IpmiSession, type SessionStats, type SessionState, type RequestOptions, type IpmiSessionEvents } from './session/rmcpplus-session.js';
 export {
   parseKgHex,
   parsePrivilege,

@@ -3,7 +3,6 @@
  * Each pair is pure: the session layer wraps them in IPMI messages.
  */
 import { BufferReader, BufferWriter, CodecError } from './buffer.js';
-import { NetFn } from './ipmi-message.js';
 
 export const Cmd = {
   GET_DEVICE_ID: 0x01,
@@ -270,10 +269,6 @@ export function encodeDeactivatePayload(instance: number, payloadType = SOL_PAYL
   return Buffer.from([payloadType, instance & 0x0f, 0, 0, 0, 0]);
 }
 
-export function encodeGetPayloadActivationStatus(payloadType = SOL_PAYLOAD_TYPE): Buffer {
-  return Buffer.from([payloadType]);
-}
-
 export interface PayloadActivationStatus {
   capacity: number;
   activeInstances: number[];
@@ -304,9 +299,3 @@ export const SolParameter = {
   PAYLOAD_CHANNEL: 7,
   PAYLOAD_PORT: 8,
 } as const;
-
-export function encodeGetSolConfig(parameter: number, channel = CURRENT_CHANNEL): Buffer {
-  return Buffer.from([channel & 0x0f, parameter, 0, 0]);
-}
-
-export const SOL_CONFIG_NETFN = NetFn.TRANSPORT;

@@ -76,8 +76,6 @@ export interface V15Packet {
   payload: Buffer;
 }
 
-export type RmcpPacket = V20Packet | V15Packet;
-
 /** What can be read from a datagram before any key is known: enough to dispatch it to its session. */
 export interface RmcpEnvelope {
   format: 'v1.5' | 'v2.0' | 'asf';

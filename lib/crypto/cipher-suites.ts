@@ -61,46 +61,30 @@ export function cipherSuiteByAlgorithms(auth: number, integrity: number, confide
   return undefined;
 }
 
+/**
+ * Per RAKP authentication algorithm: the hash behind it, the length of the RAKP 2 / RAKP 3 key exchange auth code
+ * (the full HMAC, IPMI 2.0 sections 13.31, 13.32) and of the RAKP 4 integrity check value (HMAC-SHA1-96,
+ * HMAC-MD5-128, HMAC-SHA256-128). RAKP-none has none of them.
+ */
+const AUTH_ALGORITHM_FACTS: Readonly<Record<number, { hash: 'sha1' | 'md5' | 'sha256'; hmacLength: number; icvLength: number }>> = {
+  [A.HMAC_SHA1]: { hash: 'sha1', hmacLength: 20, icvLength: 12 },
+  [A.HMAC_MD5]: { hash: 'md5', hmacLength: 16, icvLength: 16 },
+  [A.HMAC_SHA256]: { hash: 'sha256', hmacLength: 32, icvLength: 16 },
+};
+
 /** Hash behind each RAKP authentication algorithm. */
 export function authHash(auth: AuthAlgorithm): 'sha1' | 'md5' | 'sha256' | undefined {
-  switch (auth) {
-    case A.HMAC_SHA1:
-      return 'sha1';
-    case A.HMAC_MD5:
-      return 'md5';
-    case A.HMAC_SHA256:
-      return 'sha256';
-    default:
-      return undefined;
-  }
+  return AUTH_ALGORITHM_FACTS[auth]?.hash;
 }
 
 /** Length of the RAKP2 and RAKP3 key exchange auth code (the full HMAC), IPMI 2.0 section 13.31/13.32. */
 export function rakpHmacLength(auth: AuthAlgorithm): number {
-  switch (auth) {
-    case A.HMAC_SHA1:
-      return 20;
-    case A.HMAC_MD5:
-      return 16;
-    case A.HMAC_SHA256:
-      return 32;
-    default:
-      return 0;
-  }
+  return AUTH_ALGORITHM_FACTS[auth]?.hmacLength ?? 0;
 }
 
 /** Length of the RAKP4 integrity check value: HMAC-SHA1-96 (12), HMAC-MD5-128 (16), HMAC-SHA256-128 (16). */
 export function rakp4IcvLength(auth: AuthAlgorithm): number {
-  switch (auth) {
-    case A.HMAC_SHA1:
-      return 12;
-    case A.HMAC_MD5:
-      return 16;
-    case A.HMAC_SHA256:
-      return 16;
-    default:
-      return 0;
-  }
+  return AUTH_ALGORITHM_FACTS[auth]?.icvLength ?? 0;
 }
 
 /** Length of the AuthCode field in the session trailer, IPMI 2.0 section 13.28.4. */

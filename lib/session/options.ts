@@ -59,6 +59,9 @@ export interface ResolvedSessionOptions {
   transport: UdpTransport | undefined;
 }
 
+/** What the session state machine needs of the options (the driver keeps the signal and the transport). */
+export type SessionConfig = Omit<ResolvedSessionOptions, 'signal' | 'transport'>;
+
 function bad(message: string): IpmiError {
   return new IpmiError('IPMI_ERR_BAD_ARGUMENT', message);
 }

@@ -11,6 +11,7 @@ import { randomBytes as cryptoRandom } from 'node:crypto';
 import fc from 'fast-check';
 import { FakeBmc } from '../../fixtures/fake-bmc/index.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
+import { activateSol } from '../../lib/sol/activate.js';
 import { UdpTransport } from '../../lib/transport/udp-transport.js';
 import { decodeV20, encodeV20, PayloadType, type SessionCrypto } from '../../lib/codec/rmcp.js';
 import { ConfidentialityAlgorithm } from '../../lib/crypto/cipher-suites.js';
@@ -64,7 +65,7 @@ describe('fuzz: session receive path over UDP', function () {
         relay = await UdpRelay.start(bmc.port);
         transport = await UdpTransport.create();
         session = await IpmiSession.open({ host: '127.0.0.1', port: relay.port, username: 'admin', password: PASSWORD, cipherSuite: suite, transport, keepaliveMs: 0 });
-        sol = await session.activateSol();
+        sol = await activateSol(session);
         sol.on('data', (d: Buffer) => (output += d.toString('latin1')));
         sol.on('error', (err) => uncaught.push(err));
         await echo(sol, 'before the storm\r', () => output);

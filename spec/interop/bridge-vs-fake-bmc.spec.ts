@@ -13,6 +13,7 @@ import { ConsoleManager, type ConsoleEvent } from '../../lib/bridge/console-mana
 import { IpmiConsoleSource, type IpmiConsoleOptions } from '../../lib/bridge/ipmi-console-source.js';
 import { isIpmiError } from '../../lib/errors.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
+import { activateSol } from '../../lib/sol/activate.js';
 import { findFreePortRange, hasIpv6Loopback, waitUntil } from '../bridge/tcp-client.js';
 import { BRIDGE_SETTINGS, clientHelpers, expectBackoff, expectStallBounded, measureStall, patternBytes, portOf, reportStall, sleep, SOL_READABLE_HWM, transferBothWays } from './bridge-shared.js';
 
@@ -171,7 +172,7 @@ describe('interop: console bridge vs the fake BMC (real TCP clients)', function 
     // another session activates without steal
     const session = await IpmiSession.open({ ...bmcOptions(), keepaliveMs: 0 });
     cleanups.push(() => session.close());
-    const sol = await session.activateSol({ steal: false });
+    const sol = await activateSol(session, { steal: false });
     await sol.deactivate();
   });
 
@@ -240,7 +241,7 @@ describe('interop: console bridge vs the fake BMC (real TCP clients)', function 
     await old.waitClosed(3000);
     const stale = await IpmiSession.open({ ...bmcOptions(), keepaliveMs: 0 });
     cleanups.push(() => stale.close());
-    const staleSol = await stale.activateSol();
+    const staleSol = await activateSol(stale);
     const staleClosed = new Promise<unknown>((resolve) => staleSol.once('close', resolve));
     staleSol.on('error', () => undefined); // it is deactivated by the steal below
     expect(bmc.solSessionId).to.not.equal(undefined);

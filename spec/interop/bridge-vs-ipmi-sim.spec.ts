@@ -18,6 +18,7 @@ import { Cmd } from '../../lib/codec/commands.js';
 import { NetFn } from '../../lib/codec/ipmi-message.js';
 import { isIpmiError } from '../../lib/errors.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
+import { activateSol } from '../../lib/sol/activate.js';
 import { TestClient, findFreePortRange, waitUntil } from '../bridge/tcp-client.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
 import { requirePeer } from '../helpers/peers.js';
@@ -101,7 +102,7 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
   async function activateFromAnotherSession(): Promise<void> {
     const session = await IpmiSession.open({ ...bmcOptions(), keepaliveMs: 0 });
     try {
-      const sol = await session.activateSol({ steal: false });
+      const sol = await activateSol(session, { steal: false });
       await sol.deactivate();
     } finally {
       await session.close();

@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import { FakeBmc, generatorBytes } from '../../fixtures/fake-bmc/index.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
+import { activateSol } from '../../lib/sol/activate.js';
 import { IpmiError } from '../../lib/errors.js';
 import { ImpairmentProxy } from '../../fixtures/impairment-proxy.js';
 import { freeUdpPort } from '../helpers/peers.js';
@@ -38,7 +39,7 @@ describe('interop: session vs fake BMC', function () {
       const s = await IpmiSession.open({ ...base(), cipherSuite: suite });
       expect(s.cipherSuite).to.equal(suite);
       await s.getDeviceId();
-      const sol = await s.activateSol();
+      const sol = await activateSol(s);
       let got = '';
       sol.on('data', (d: Buffer) => (got += d.toString()));
       sol.write(`suite ${suite}\r`);
@@ -157,7 +158,7 @@ describe('interop: session vs fake BMC', function () {
       bmc = new FakeBmc({ users, ...options });
       await bmc.listen();
       const s = await IpmiSession.open({ ...base(), cipherSuite: 17 });
-      const sol = await s.activateSol({ retransmitIntervalMs: 50, maxRetransmits: 20 });
+      const sol = await activateSol(s, { retransmitIntervalMs: 50, maxRetransmits: 20 });
       return { s, sol };
     };
 
@@ -229,7 +230,7 @@ describe('interop: session vs fake BMC', function () {
       const proxy = await ImpairmentProxy.start({ target: bmc.port, seed: 7 });
       try {
         const s = await IpmiSession.open({ ...base(), port: proxy.port, cipherSuite: 17 });
-        const sol = await s.activateSol({ retransmitIntervalMs: 100, maxRetransmits: 40 });
+        const sol = await activateSol(s, { retransmitIntervalMs: 100, maxRetransmits: 40 });
         const cut = proxy.cut(600); // the priming packet goes unanswered on the session port: the dead port is probed
         let got = '';
         sol.on('data', (d: Buffer) => (got += d));
@@ -245,16 +246,16 @@ describe('interop: session vs fake BMC', function () {
 
     it('steal: activate with steal:true takes SOL from another session', async () => {
       const first = await IpmiSession.open({ ...base(), cipherSuite: 17 });
-      const held = await first.activateSol();
+      const held = await activateSol(first);
       held.on('error', () => undefined);
       const second = await IpmiSession.open({ ...base(), cipherSuite: 17 });
       try {
-        await second.activateSol();
+        await activateSol(second);
         expect.fail('activated twice');
       } catch (err) {
         expect((err as IpmiError).code).to.equal('IPMI_ERR_SOL_IN_USE');
       }
-      const sol = await second.activateSol({ steal: true });
+      const sol = await activateSol(second, { steal: true });
       let got = '';
       sol.on('data', (d: Buffer) => (got += d));
       sol.write('mine\r');

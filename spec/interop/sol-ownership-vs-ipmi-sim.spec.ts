@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
+import { activateSol } from '../../lib/sol/activate.js';
 import { IpmiError } from '../../lib/errors.js';
 import { requirePeer } from '../helpers/peers.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
@@ -26,7 +27,7 @@ describe('interop: a stolen SOL payload on ipmi_sim', function () {
 
   it('ipmitool taking SOL over ends our stream with IPMI_ERR_SOL_DEACTIVATED within the check period', async () => {
     const session = await IpmiSession.open({ host: '127.0.0.1', port: sim.port, username: 'admin', password: 'password', cipherSuite: 3 });
-    const sol = await session.activateSol({ ownershipCheckMs: 500 });
+    const sol = await activateSol(session, { ownershipCheckMs: 500 });
     sol.on('error', () => undefined);
     const closed = new Promise<IpmiError | undefined>((resolve) => sol.on('close', resolve));
     // ipmitool's own sol activate refuses a held payload, so free it the way an operator would, then take it.

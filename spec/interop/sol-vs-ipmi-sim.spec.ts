@@ -23,7 +23,7 @@ import { expect } from 'chai';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
 import { IpmiError, isIpmiError } from '../../lib/errors.js';
 import type { SolStream } from '../../lib/sol/sol-stream.js';
-import type { ActivateSolOptions } from '../../lib/sol/activate.js';
+import { activateSol, deactivateSol, type ActivateSolOptions } from '../../lib/sol/activate.js';
 import { ImpairmentProxy } from '../../fixtures/impairment-proxy.js';
 import { requirePeer } from '../helpers/peers.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
@@ -162,7 +162,7 @@ function harness(): Harness {
       return s;
     },
     async activate(s, options = {}) {
-      const sol = await s.activateSol(options);
+      const sol = await activateSol(s, options);
       sol.on('error', () => undefined); // failures are asserted through closeReason / callbacks
       h.cleanups.push(() => sol.deactivate());
       return sol;
@@ -255,7 +255,7 @@ describe('interop: our SOL vs ipmi_sim', function () {
     const s = await h.open();
     let err: unknown;
     try {
-      await s.activateSol();
+      await activateSol(s);
     } catch (e) {
       err = e;
     }
@@ -283,7 +283,7 @@ describe('interop: our SOL vs ipmi_sim', function () {
     await sol1.deactivate();
     expect(await closed).to.equal(undefined);
     expect(sol1.closeReason).to.equal(undefined);
-    expect(await s1.deactivateSol()).to.equal(false);
+    expect(await deactivateSol(s1)).to.equal(false);
     expect(s1.closed).to.equal(false);
 
     h.echo = true;
@@ -292,8 +292,8 @@ describe('interop: our SOL vs ipmi_sim', function () {
     const got = collect(sol2);
     await writeAcked(sol2, 'x');
     expect((await got.until(1, 5000)).toString('latin1')).to.equal('x');
-    expect(await s2.deactivateSol()).to.equal(true); // it was active, now it is not
-    expect(await s2.deactivateSol()).to.equal(false);
+    expect(await deactivateSol(s2)).to.equal(true); // it was active, now it is not
+    expect(await deactivateSol(s2)).to.equal(false);
   });
 
   it('break: sendBreak() resolves on the ACK; ipmi_sim puts telnet IAC BRK on its TCP serial line', async function () {

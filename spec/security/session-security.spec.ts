@@ -11,6 +11,7 @@ import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { FakeBmc } from '../../fixtures/fake-bmc/index.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
+import { activateSol } from '../../lib/sol/activate.js';
 import { UdpTransport } from '../../lib/transport/udp-transport.js';
 import { IpmiError } from '../../lib/errors.js';
 import { decodeV20, encodeV20, PayloadType, type RmcpEnvelope } from '../../lib/codec/rmcp.js';
@@ -58,7 +59,7 @@ for (const suite of [17, 2]) {
       transport = await UdpTransport.create();
       // Long per-try timeout: a tampered packet must be rejected on its own merits, not raced by a retry.
       session = await IpmiSession.open({ host: '127.0.0.1', port: relay.port, username: 'admin', password: PASSWORD, cipherSuite: suite, transport, keepaliveMs: 0, timeoutMs: 4000 });
-      sol = await session.activateSol();
+      sol = await activateSol(session);
       sol.on('data', (d: Buffer) => (output += d.toString('latin1')));
     });
 

@@ -15,7 +15,6 @@ function endpoint(port: number, consoleSessionId: number, preSession: boolean, g
   return { address: '127.0.0.1', ports: new Set([port]), consoleSessionId, preSession, deliver: (d) => got.push(d) };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 50));
 
 describe('transport/udp-transport', () => {
   let transport: UdpTransport;
@@ -33,12 +32,19 @@ describe('transport/udp-transport', () => {
   });
 
   const send = (from: dgram.Socket, dg: Buffer) => from.send(dg, transport.localPort, '127.0.0.1');
+  /**
+   * Wait until the transport has read `n` datagrams in all (loopback delivers every one). Dispatch is synchronous
+   * with the read, so what a datagram caused is final once it is counted: no fixed sleep.
+   */
+  const received = async (n: number) => {
+    while (transport.stats.received < n) await new Promise((r) => setImmediate(r));
+  };
 
   it('dispatches in-session datagrams by session ID among many sessions on one socket', async () => {
     const got: Buffer[][] = [];
     for (let i = 1; i <= 50; i++) transport.register(endpoint(bmc.address().port, i, false, (got[i] = [])));
     for (let i = 1; i <= 50; i++) send(bmc, encodeV20({ payloadType: PayloadType.SOL, sessionId: i, sequence: i, payload: Buffer.from([i]) }));
-    await settle();
+    await received(50);
     for (let i = 1; i <= 50; i++) expect(got[i], `session ${i}`).to.have.length(1);
   });
 
@@ -49,7 +55,7 @@ describe('transport/udp-transport', () => {
     send(bmc, encodeV20({ payloadType: PayloadType.IPMI, sessionId: 8, sequence: 1, payload: Buffer.alloc(8) }));
     send(bmc, Buffer.from('not rmcp at all'));
     send(bmc, Buffer.alloc(0));
-    await settle();
+    await received(4);
     expect(got).to.have.length(0);
     expect(transport.stats.dropped).to.include({ foreignAddress: 1, unknownSession: 1, malformed: 2 });
   });
@@ -61,7 +67,7 @@ describe('transport/udp-transport', () => {
     transport.register(endpoint(bmc.address().port, 2, false, active));
     send(bmc, encodeV20({ payloadType: PayloadType.RAKP2, sessionId: 0, sequence: 0, payload: Buffer.alloc(40) }));
     send(bmc, encodeV15({ payload: Buffer.alloc(8) }));
-    await settle();
+    await received(2);
     expect(handshaking).to.have.length(2);
     expect(active).to.have.length(0);
   });
@@ -69,7 +75,7 @@ describe('transport/udp-transport', () => {
   it('survives a handler that throws', async () => {
     transport.register({ address: '127.0.0.1', ports: new Set([bmc.address().port]), consoleSessionId: 3, preSession: false, deliver: () => { throw new Error('boom'); } });
     send(bmc, encodeV20({ payloadType: PayloadType.SOL, sessionId: 3, sequence: 1, payload: Buffer.alloc(4) }));
-    await settle();
+    await received(1);
     expect(transport.stats.dropped.malformed).to.equal(1);
   });
 
