@@ -1,0 +1,165 @@
+/**
+ * SshConsoleSource against a real OpenSSH server (/usr/sbin/sshd on a loopback port, its own config and keys,
+ * a ForceCommand that plays a serial line: fixtures/sshd).
+ */
+import { expect } from 'chai';
+import { ConsoleBridge, type ReconnectEvent } from '../../lib/bridge/console-bridge.js';
+import { isIpmiError, type IpmiError } from '../../lib/errors.js';
+import { SshConsoleSource } from '../../lib/sources/ssh-console-source.js';
+import type { SshConsoleOptions } from '../../lib/sources/ssh-options.js';
+import type { ConsoleStream } from '../../lib/bridge/console-source.js';
+import { startSshd, type SshdFixture } from '../../fixtures/sshd/sshd.js';
+import { freeTcpPort, requirePeer } from '../helpers/peers.js';
+import { bulkPattern, Collector, connectTcp } from './helpers.js';
+
+const BULK_BYTES = 200 * 1024;
+const BULK = bulkPattern(BULK_BYTES);
+
+describe('SshConsoleSource against OpenSSH sshd', function () {
+  let sshd: SshdFixture;
+  const streams: ConsoleStream[] = [];
+
+  before(async function () {
+    requirePeer(this, 'sshd');
+    sshd = await startSshd(await freeTcpPort(), { bulk: BULK });
+  });
+
+  after(async () => {
+    await sshd?.stop();
+  });
+
+  afterEach(async () => {
+    await Promise.all(streams.splice(0).map((s) => s.deactivate()));
+  });
+
+  function options(extra: Partial<SshConsoleOptions> = {}): SshConsoleOptions {
+    return {
+      host: '127.0.0.1',
+      port: sshd.port,
+      username: sshd.username,
+      privateKey: sshd.privateKey,
+      hostKey: { knownHostsFile: sshd.knownHostsFile },
+      ...extra,
+    };
+  }
+
+  async function open(extra: Partial<SshConsoleOptions> = {}): Promise<{ stream: ConsoleStream; out: Collector }> {
+    const stream = await new SshConsoleSource(options(extra)).open(new AbortController().signal);
+    streams.push(stream);
+    return { stream, out: new Collector(stream) };
+  }
+
+  async function openError(extra: Partial<SshConsoleOptions>): Promise<IpmiError> {
+    try {
+      const stream = await new SshConsoleSource(options(extra)).open(new AbortController().signal);
+      streams.push(stream);
+    } catch (error) {
+      if (isIpmiError(error)) return error;
+      throw error;
+    }
+    throw new Error('open() resolved; expected a rejection');
+  }
+
+  it('runs the vendor command and echoes what is typed, byte for byte (no pty: no CR/LF mapping)', async () => {
+    const { stream, out } = await open({ vendor: 'dell' });
+    await out.waitForText('com2 ready\r\n');
+    const typed = Buffer.from('root\rls -l\n\x00\x7f\xff\x1b[A');
+    stream.write(typed);
+    await out.waitForBytes('com2 ready\r\n'.length + typed.length);
+    expect(out.data().subarray('com2 ready\r\n'.length)).to.deep.equal(typed);
+  });
+
+  it('without a command the login is the console (ForceCommand, as OpenBMC port 2200)', async () => {
+    const { out } = await open();
+    await out.waitForText('serial0 ready\r\n');
+  });
+
+  it('relays 200 kB of console output byte-exact', async () => {
+    const { out } = await open({ command: 'bulk' });
+    await out.waitForBytes(BULK_BYTES);
+    expect(out.data().equals(BULK)).to.equal(true);
+  });
+
+  it('authenticates with a password', async () => {
+    const { out } = await open({ privateKey: undefined, password: sshd.password, vendor: 'dell' });
+    await out.waitForText('com2 ready');
+  });
+
+  it('a wrong password is IPMI_ERR_AUTH with a clear message', async () => {
+    const error = await openError({ privateKey: undefined, password: 'not-the-password' });
+    expect(error.code).to.equal('IPMI_ERR_AUTH');
+    expect(error.message).to.match(/authentication refused \(wrong password or key\)/);
+    expect(error.message).not.to.include('not-the-password');
+  });
+
+  it('an unknown host key is refused (empty known_hosts), naming its fingerprint', async () => {
+    const error = await openError({ hostKey: { knownHostsFile: `${sshd.dir}/absent_known_hosts` } });
+    expect(error.code).to.equal('IPMI_ERR_AUTH');
+    expect(error.message).to.include(sshd.fingerprint).and.to.match(/is unknown; refused/);
+  });
+
+  it('a host key other than the one in known_hosts is refused', async () => {
+    const error = await openError({ hostKey: { knownHostsFile: sshd.wrongKnownHostsFile } });
+    expect(error.code).to.equal('IPMI_ERR_AUTH');
+    expect(error.message).to.match(/does not match/);
+  });
+
+  it('a pinned SHA256 fingerprint (as ssh-keygen -lf prints it) is accepted; another one refused', async () => {
+    const { out } = await open({ vendor: 'dell', hostKey: { fingerprint: sshd.fingerprint } });
+    await out.waitForText('com2 ready');
+    const other = `SHA256:${'A'.repeat(43)}`;
+    const error = await openError({ hostKey: { fingerprint: other } });
+    expect(error.code).to.equal('IPMI_ERR_AUTH');
+  });
+
+  it('a raw pty keeps bytes untouched as well (pty: true)', async () => {
+    const { stream, out } = await open({ vendor: 'dell', pty: true });
+    await out.waitForText('com2 ready\r\n');
+    stream.write('abc\rdef\n');
+    await out.waitForText('abc\rdef\n');
+  });
+
+  it('a closed connection ends the stream with IPMI_ERR_SESSION_CLOSED; typed bytes not sent are handed back', async () => {
+    const { stream, out } = await open({ vendor: 'dell' });
+    await out.waitForText('com2 ready');
+    const reason = new Promise<unknown>((resolve) => stream.once('close', resolve));
+    await sshd.kill();
+    try {
+      expect(await reason).to.satisfy((r: unknown) => isIpmiError(r, 'IPMI_ERR_SESSION_CLOSED'));
+      expect(stream.write('late')).to.equal(false);
+      expect(stream.takeUnacknowledged().length).to.be.at.most('late'.length);
+      expect(stream.takeUnacknowledged().length).to.equal(0); // taking empties the ledger
+    } finally {
+      await sshd.restart();
+    }
+  });
+
+  it('behind a ConsoleBridge: when sshd is killed the bridge reconnects and the client keeps typing', async () => {
+    const bridge = new ConsoleBridge({
+      source: new SshConsoleSource(options({ vendor: 'dell' })),
+      host: '127.0.0.1',
+      reconnect: { initialDelayMs: 50, maxDelayMs: 200, factor: 2, jitter: 0 },
+    });
+    const reconnects: ReconnectEvent[] = [];
+    bridge.on('reconnect', (event: ReconnectEvent) => reconnects.push(event));
+    bridge.on('error', () => undefined);
+    const port = await bridge.listen();
+    const client = await connectTcp(port);
+    const seen = new Collector(client);
+    try {
+      await seen.waitForCount('com2 ready', 1);
+      client.write('one\r');
+      await seen.waitForText('one\r');
+      await sshd.kill();
+      await sshd.restart();
+      await seen.waitForCount('com2 ready', 2);
+      expect(reconnects.length).to.be.at.least(1);
+      expect(bridge.metrics.reconnects).to.equal(1);
+      client.write('two\r');
+      await seen.waitForText('two\r');
+    } finally {
+      client.destroy();
+      await bridge.close();
+    }
+  });
+});
