@@ -15,7 +15,7 @@ import createDebug from 'debug';
 import { Client, type ClientChannel, type ConnectConfig, type PseudoTtyOptions } from 'ssh2';
 import { IpmiError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream } from '../bridge/console-source.js';
+import type { ConsoleOpenOptions, ConsoleSource } from '../bridge/console-source.js';
 import { checkKnownHosts, MAX_KNOWN_HOSTS_BYTES, sshFingerprint, type HostKeyVerdict } from './host-keys.js';
 import { RelayConsoleStream } from './relay-stream.js';
 import { resolveSshOptions, SSH_RELEASE_TIMEOUT_MS, type ResolvedSshOptions, type SshConsoleOptions } from './ssh-options.js';
@@ -46,13 +46,13 @@ export class SshConsoleSource implements ConsoleSource {
     return `ssh ${this.#options.username}@${this.#options.host}:${this.#options.port}`;
   }
 
-  async open(signal: AbortSignal, _options?: ConsoleOpenOptions): Promise<ConsoleStream> {
+  async open(signal: AbortSignal, _options?: ConsoleOpenOptions): Promise<RelayConsoleStream> {
     if (signal.aborted) throw new IpmiError('IPMI_ERR_ABORTED', `${this.label}: opening was aborted.`);
     const knownHosts = await this.#readKnownHosts();
     const client = new Client();
     const stream = new RelayConsoleStream({ label: this.label });
     const hostKey: { verdict?: HostKeyVerdict } = {};
-    return new Promise<ConsoleStream>((resolve, reject) => {
+    return new Promise<RelayConsoleStream>((resolve, reject) => {
       let opened = false;
       const fail = (error: IpmiError): void => {
         if (opened) {

@@ -7,7 +7,7 @@ import { ConsoleBridge, type ReconnectEvent } from '../../lib/bridge/console-bri
 import { isIpmiError, type IpmiError } from '../../lib/errors.js';
 import { SshConsoleSource } from '../../lib/sources/ssh-console-source.js';
 import type { SshConsoleOptions } from '../../lib/sources/ssh-options.js';
-import type { ConsoleStream } from '../../lib/bridge/console-source.js';
+import type { RelayConsoleStream } from '../../lib/sources/relay-stream.js';
 import { startSshd, type SshdFixture } from '../../fixtures/sshd/sshd.js';
 import { freeTcpPort, requirePeer } from '../helpers/peers.js';
 import { bulkPattern, Collector, connectTcp } from './helpers.js';
@@ -17,7 +17,7 @@ const BULK = bulkPattern(BULK_BYTES);
 
 describe('SshConsoleSource against OpenSSH sshd', function () {
   let sshd: SshdFixture;
-  const streams: ConsoleStream[] = [];
+  const streams: RelayConsoleStream[] = [];
 
   before(async function () {
     requirePeer(this, 'sshd');
@@ -43,7 +43,7 @@ describe('SshConsoleSource against OpenSSH sshd', function () {
     };
   }
 
-  async function open(extra: Partial<SshConsoleOptions> = {}): Promise<{ stream: ConsoleStream; out: Collector }> {
+  async function open(extra: Partial<SshConsoleOptions> = {}): Promise<{ stream: RelayConsoleStream; out: Collector }> {
     const stream = await new SshConsoleSource(options(extra)).open(new AbortController().signal);
     streams.push(stream);
     return { stream, out: new Collector(stream) };
