@@ -67,3 +67,25 @@ export {
 export { IpmiConsoleSource, type IpmiConsoleOptions } from './bridge/ipmi-console-source.js';
 export type { ConsoleSource, ConsoleStream, ConsoleOpenOptions } from './bridge/console-source.js';
 export { parsePortRange, PortAllocator, type PortRangeSegment } from './bridge/port-range.js';
+
+// Console sources beyond IPMI: SSH and WebSocket (their classes: 'ipmi-sol-bridge/ssh', '.../websocket').
+// Nothing here loads ssh2 or ws: sourceFor() imports them on first use.
+export {
+  sourceFor,
+  loadConsoleSource,
+  LazyConsoleSource,
+  OPTIONAL_KIND_PACKAGES,
+  type ConsoleKind,
+  type ConsoleSourceOptions,
+} from './sources/source-for.js';
+export {
+  SSH_VENDOR_COMMANDS,
+  DEFAULT_SSH_KEEPALIVE_MS,
+  DEFAULT_SSH_KEEPALIVE_COUNT_MAX,
+  type SshConsoleOptions,
+  type SshHostKeyOptions,
+  type SshVendor,
+} from './sources/ssh-options.js';
+export type { WebSocketConsoleOptions, WebSocketAuth, WebSocketTlsOptions } from './sources/websocket-options.js';
+export { sshFingerprint } from './sources/host-keys.js';
+export { RelayConsoleStream, DEFAULT_RELAY_HWM } from './sources/relay-stream.js';

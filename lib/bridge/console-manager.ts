@@ -25,7 +25,7 @@ import {
   checkTlsOptions,
 } from './console-bridge.js';
 import type { ConsoleSource } from './console-source.js';
-import { IpmiConsoleSource, type IpmiConsoleOptions } from './ipmi-console-source.js';
+import { loadConsoleSource, sourceFor, type ConsoleSourceOptions } from '../sources/source-for.js';
 import { PortAllocator, isPortTaken } from './port-range.js';
 import { isHostSyntax } from '../host-syntax.js';
 
@@ -39,12 +39,12 @@ export interface ConsoleInfo {
   url: string;
 }
 
-export interface ConsoleManagerOptions<B = IpmiConsoleOptions> extends BridgeSettings {
+export interface ConsoleManagerOptions<B = ConsoleSourceOptions> extends BridgeSettings {
   /** address the consoles listen on (Ironic: `[console] socat_address`); IPv6 gives tcp://[addr]:port */
   address: string;
   /** 'start:end[,start:end...]', end excluded; default '10000:20000' */
   portRange?: string;
-  /** builds a node's console source; default: IPMI SOL (IpmiConsoleSource) from the BMC options */
+  /** builds a node's console source; default: sourceFor(options): IPMI SOL, or `kind: 'ssh' | 'websocket'` */
   sourceFactory?: (nodeId: string, bmcOptions: B) => ConsoleSource;
 }
 
@@ -68,7 +68,7 @@ export type ConsoleEvent =
   | ({ nodeId: string; event: 'reconnect' } & ReconnectEvent)
   | { nodeId: string; event: 'error'; error: IpmiError };
 
-export interface RestoreNode<B = IpmiConsoleOptions> {
+export interface RestoreNode<B = ConsoleSourceOptions> {
   nodeId: string;
   bmcOptions: B;
   /** console enabled for this node: started if true, stopped if false */
@@ -103,7 +103,7 @@ function checkPort(port: unknown): asserts port is number | undefined {
   }
 }
 
-export class ConsoleManager<B = IpmiConsoleOptions> extends EventEmitter {
+export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
   readonly address: string;
   readonly #allocator: PortAllocator;
   readonly #settings: BridgeSettings;
@@ -123,9 +123,8 @@ export class ConsoleManager<B = IpmiConsoleOptions> extends EventEmitter {
     this.address = address.trim();
     this.#allocator = new PortAllocator(portRange ?? DEFAULT_PORT_RANGE);
     this.#settings = settings;
-    // Without a factory, B is IpmiConsoleOptions (the default type argument).
-    this.#sourceFactory =
-      sourceFactory ?? ((_nodeId, bmcOptions) => new IpmiConsoleSource(bmcOptions as IpmiConsoleOptions));
+    // Without a factory, B is ConsoleSourceOptions (the default type argument).
+    this.#sourceFactory = sourceFactory ?? ((_nodeId, bmcOptions) => sourceFor(bmcOptions as ConsoleSourceOptions));
     resolveBridgeSettings(settings); // fail on bad settings now, not at the first startConsole()
     if (settings.tls !== undefined) checkTlsOptions(settings.tls);
   }
@@ -148,9 +147,10 @@ export class ConsoleManager<B = IpmiConsoleOptions> extends EventEmitter {
         debug('node %s: restarting console %s', nodeId, previous.info.url);
         await this.#stop(nodeId, previous);
       }
+      const source = await loadConsoleSource(this.#sourceFactory(nodeId, bmcOptions)); // ssh2/ws missing: fails here
       const bridge = new ConsoleBridge({
         ...this.#settings,
-        source: this.#sourceFactory(nodeId, bmcOptions),
+        source,
         host: this.address,
         name: `node ${nodeId}`,
       });
