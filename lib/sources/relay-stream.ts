@@ -85,13 +85,10 @@ export class RelayConsoleStream extends Duplex implements ConsoleStream {
     this.destroy(reason);
   }
 
-  /** Release the far end, then end the stream. Idempotent; never rejects. */
+  /** End the stream and release the far end (resolves once released). Idempotent; never rejects. */
   deactivate(): Promise<void> {
-    this.#deactivation ??= (async () => {
-      const far = this.#far;
-      if (!this.destroyed) this.destroy();
-      await far?.release();
-    })();
+    if (!this.destroyed) this.destroy(); // _destroy starts the release
+    this.#deactivation ??= this.#far?.release() ?? Promise.resolve();
     return this.#deactivation;
   }
 

@@ -16,6 +16,7 @@ const BULK_BYTES = 200 * 1024;
 const BULK = bulkPattern(BULK_BYTES);
 
 describe('SshConsoleSource against OpenSSH sshd', function () {
+  this.timeout(90_000); // real handshakes in pure-JS crypto on a shared 2-core machine
   let sshd: SshdFixture;
   const streams: RelayConsoleStream[] = [];
 
@@ -130,6 +131,21 @@ describe('SshConsoleSource against OpenSSH sshd', function () {
       expect(stream.takeUnacknowledged().length).to.be.at.most('late'.length);
       expect(stream.takeUnacknowledged().length).to.equal(0); // taking empties the ledger
     } finally {
+      await sshd.restart();
+    }
+  });
+
+  it('keepalive: a server that stops answering ends the stream with IPMI_ERR_TIMEOUT (inferred)', async () => {
+    const { stream, out } = await open({ vendor: 'dell', keepaliveIntervalMs: 100, keepaliveCountMax: 2 });
+    await out.waitForText('com2 ready');
+    const reason = new Promise<unknown>((resolve) => stream.once('close', resolve));
+    sshd.freezeSessions();
+    try {
+      const error = (await reason) as IpmiError;
+      expect(error.code).to.equal('IPMI_ERR_TIMEOUT');
+      expect(error.inferred).to.equal(true);
+    } finally {
+      await sshd.kill(); // SIGKILL ends the frozen sessions too
       await sshd.restart();
     }
   });
