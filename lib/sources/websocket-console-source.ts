@@ -133,9 +133,14 @@ export class WebSocketConsoleSource implements ConsoleSource {
 
   #relay(ws: WebSocket, stream: RelayConsoleStream, session: RedfishSession | undefined, ctx: ConnectContext): void {
     ws.on('message', (data: RawData) => stream.receive(rawBytes(data)));
-    ws.on('error', (error) => debug('%s: %s', this.label, error.message));
+    let failure: Error | undefined; // ws reports a local failure (a message over maxPayload...) as 'error', then 'close' 1006
+    ws.on('error', (error) => {
+      failure ??= error;
+      debug('%s: %s', this.label, error.message);
+    });
     ws.once('close', (code: number, reason: Buffer) => {
-      const why = reason.length > 0 ? `: ${reason.toString('utf8').slice(0, 120)}` : '';
+      const text = reason.length > 0 ? reason.toString('utf8').slice(0, 120) : failure?.message;
+      const why = text === undefined ? '' : `: ${text}`;
       stream.lost(new IpmiError('IPMI_ERR_SESSION_CLOSED', `${this.label}: the WebSocket closed (code ${code}${why}).`, { fatal: true }));
     });
     stream.attach({

@@ -11,7 +11,12 @@ import { expect } from 'chai';
 import { ConsoleBridge } from '../../lib/bridge/console-bridge.js';
 import { isIpmiError, type IpmiError } from '../../lib/errors.js';
 import { WebSocketConsoleSource } from '../../lib/sources/websocket-console-source.js';
-import type { WebSocketConsoleOptions } from '../../lib/sources/websocket-options.js';
+import {
+  MAX_HTTP_BODY_BYTES,
+  MAX_WEBSOCKET_MESSAGE_BYTES,
+  type WebSocketConsoleOptions,
+} from '../../lib/sources/websocket-options.js';
+import { ManualClock } from '../../lib/clock.js';
 import type { RelayConsoleStream } from '../../lib/sources/relay-stream.js';
 import { startBmcwebLike, type BmcwebLike } from '../../fixtures/ws-bmc/bmcweb-like.js';
 import { freeTcpPort, requirePeer } from '../helpers/peers.js';
@@ -230,5 +235,55 @@ describe('WebSocketConsoleSource against a bmcweb-like server (Redfish session, 
       await bridge.close();
     }
     expect(bmc.sessionCount()).to.equal(0);
+  });
+
+  it(`a message over MAX_WEBSOCKET_MESSAGE_BYTES (${MAX_WEBSOCKET_MESSAGE_BYTES}) ends the console`, async () => {
+    await bmc.close();
+    bmc = await startBmcwebLike({ username: USER, password: PASSWORD, huge: Buffer.alloc(MAX_WEBSOCKET_MESSAGE_BYTES + 1) });
+    const { stream, out } = await open({ url: `ws://127.0.0.1:${bmc.port}/console0`, auth: session });
+    await out.waitForText('obmc-console ready');
+    const reason = new Promise<unknown>((resolve) => stream.once('close', resolve));
+    stream.write('huge\r');
+    const error = (await reason) as IpmiError;
+    expect(error.code).to.equal('IPMI_ERR_SESSION_CLOSED');
+    expect(error.message).to.match(/Max payload size exceeded/);
+  });
+
+  it(`an HTTP body over MAX_HTTP_BODY_BYTES (${MAX_HTTP_BODY_BYTES}) is IPMI_ERR_PROTOCOL`, async () => {
+    await bmc.close();
+    bmc = await startBmcwebLike({ username: USER, password: PASSWORD, systemPaddingBytes: MAX_HTTP_BODY_BYTES });
+    const error = await openError({ redfish: { url: bmc.origin }, auth: session });
+    expect(error.code).to.equal('IPMI_ERR_PROTOCOL');
+    expect(error.message).to.match(/larger than/);
+  });
+});
+
+describe('WebSocketConsoleSource handshake timeout', () => {
+  it('a server that accepts and never answers is IPMI_ERR_TIMEOUT (inferred) after handshakeTimeoutMs (injected clock)', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => {
+      sockets.push(socket);
+      silent.emit('accepted');
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const clock = new ManualClock();
+    try {
+      const accepted = new Promise((resolve) => silent.once('accepted', resolve));
+      const url = `ws://127.0.0.1:${(silent.address() as net.AddressInfo).port}/console0`;
+      const pending = new WebSocketConsoleSource({ url, handshakeTimeoutMs: 60_000 }, clock)
+        .open(new AbortController().signal)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      await accepted;
+      clock.advance(60_000);
+      const error = (await pending) as IpmiError;
+      expect(error.code).to.equal('IPMI_ERR_TIMEOUT');
+      expect(error.inferred).to.equal(true);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
