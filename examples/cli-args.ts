@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { IpmiError } from '../lib/errors.js';
 import { parseCipherSuite, parseKgHex, parsePrivilege, type IpmiSessionOptions } from '../lib/session/options.js';
+import { SOURCE_BOOLEAN_FLAGS, SOURCE_VALUE_FLAGS, SOURCES_USAGE } from './cli-sources.js';
 
 export interface ParsedArgs {
   command: string | undefined;
@@ -26,8 +27,9 @@ const LONG_VALUE = new Set([
   '--tls-cert',
   '--tls-key',
   '--sol-port',
+  ...SOURCE_VALUE_FLAGS,
 ]);
-const LONG_BOOLEAN = new Set(['--steal', '--takeover', '--help', '--json']);
+const LONG_BOOLEAN = new Set(['--steal', '--takeover', '--help', '--json', ...SOURCE_BOOLEAN_FLAGS]);
 
 function bad(message: string): IpmiError {
   return new IpmiError('IPMI_ERR_BAD_ARGUMENT', message);
@@ -149,4 +151,5 @@ connection options (as ipmitool):
   -K             K_g from IPMI_KGKEY (kept out of the process list)
   -N SECONDS     timeout per try (1)    -R COUNT     retries (3)
   --keepalive S  keepalive period (10, 0 disables)
-`;
+
+${SOURCES_USAGE}`;

@@ -10,7 +10,8 @@ import type { SolStream } from '../lib/sol/sol-stream.js';
 import { requireConnection, type ParsedArgs } from './cli-args.js';
 import { EscapeParser, ESCAPE_HELP } from './escape.js';
 import { ConsoleBridge, type ActivationMode } from '../lib/bridge/console-bridge.js';
-import { IpmiConsoleSource } from '../lib/bridge/ipmi-console-source.js';
+import { loadConsoleSource, sourceFor } from '../lib/sources/source-for.js';
+import { consoleSourceFromArgs } from './cli-sources.js';
 
 export type Command = (args: ParsedArgs) => Promise<number>;
 
@@ -149,7 +150,7 @@ export function parseListen(value: string): { host: string; port: number } {
  * SIGINT/SIGTERM deactivate SOL and exit 0.
  */
 export async function serve(args: ParsedArgs): Promise<number> {
-  requireConnection(args);
+  const source = await loadConsoleSource(sourceFor(consoleSourceFromArgs(args, instanceOf(args)))); // --console kind
   const listen = args.flags.get('--listen');
   if (typeof listen !== 'string') throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', 'serve needs --listen ADDR:PORT');
   const { host, port } = parseListen(listen);
@@ -180,7 +181,6 @@ export async function serve(args: ParsedArgs): Promise<number> {
     };
     tlsOptions = { cert: read(certFile, 'certificate'), key: read(keyFile, 'key') };
   }
-  const source = new IpmiConsoleSource({ ...args.session, solInstance: instanceOf(args) });
   const bridge = new ConsoleBridge({
     source,
     host,
