@@ -6,7 +6,8 @@ import { expect } from 'chai';
 import { ConsoleBridge, type ReconnectEvent } from '../../lib/bridge/console-bridge.js';
 import { isIpmiError, type IpmiError } from '../../lib/errors.js';
 import { SshConsoleSource } from '../../lib/sources/ssh-console-source.js';
-import type { SshConsoleOptions } from '../../lib/sources/ssh-options.js';
+import { SSH_RELEASE_TIMEOUT_MS, type SshConsoleOptions } from '../../lib/sources/ssh-options.js';
+import { ManualClock } from '../../lib/clock.js';
 import type { RelayConsoleStream } from '../../lib/sources/relay-stream.js';
 import { startSshd, type SshdFixture } from '../../fixtures/sshd/sshd.js';
 import { freeTcpPort, requirePeer } from '../helpers/peers.js';
@@ -146,6 +147,26 @@ describe('SshConsoleSource against OpenSSH sshd', function () {
       expect(error.inferred).to.equal(true);
     } finally {
       await sshd.kill(); // SIGKILL ends the frozen sessions too
+      await sshd.restart();
+    }
+  });
+
+  it('release: a server that never closes the connection is cut off after SSH_RELEASE_TIMEOUT_MS', async () => {
+    const clock = new ManualClock();
+    const stream = await new SshConsoleSource(options({ vendor: 'dell', keepaliveIntervalMs: 0 }), clock).open(new AbortController().signal);
+    await new Collector(stream).waitForText('com2 ready');
+    sshd.freezeSessions();
+    try {
+      let released = false;
+      const done = stream.deactivate().then(() => (released = true));
+      expect(clock.nextDeadline()).to.equal(clock.now() + SSH_RELEASE_TIMEOUT_MS);
+      clock.advance(SSH_RELEASE_TIMEOUT_MS - 1);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(released).to.equal(false);
+      clock.advance(1);
+      await done;
+    } finally {
+      await sshd.kill();
       await sshd.restart();
     }
   });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { ConsoleBridge } from '../../lib/bridge/console-bridge.js';
 import { isIpmiError, type IpmiError } from '../../lib/errors.js';
-import { WebSocketConsoleSource } from '../../lib/sources/websocket-console-source.js';
+import { WebSocketConsoleSource, WEBSOCKET_RELEASE_TIMEOUT_MS } from '../../lib/sources/websocket-console-source.js';
 import {
   MAX_HTTP_BODY_BYTES,
   MAX_WEBSOCKET_MESSAGE_BYTES,
@@ -247,6 +247,24 @@ describe('WebSocketConsoleSource against a bmcweb-like server (Redfish session, 
     const error = (await reason) as IpmiError;
     expect(error.code).to.equal('IPMI_ERR_SESSION_CLOSED');
     expect(error.message).to.match(/Max payload size exceeded/);
+  });
+
+  it(`release: a server that never answers the close frame is cut off after WEBSOCKET_RELEASE_TIMEOUT_MS`, async () => {
+    const clock = new ManualClock();
+    const stream = await new WebSocketConsoleSource({ url: `ws://127.0.0.1:${bmc.port}/console0`, auth: session }, clock).open(
+      new AbortController().signal,
+    );
+    await new Collector(stream).waitForText('obmc-console ready');
+    bmc.freezeConsoles();
+    let released = false;
+    const done = stream.deactivate().then(() => (released = true));
+    expect(clock.nextDeadline()).to.equal(clock.now() + WEBSOCKET_RELEASE_TIMEOUT_MS);
+    clock.advance(WEBSOCKET_RELEASE_TIMEOUT_MS - 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(released).to.equal(false);
+    clock.advance(1);
+    await done;
+    expect(bmc.sessionCount()).to.equal(0); // logged out after the cut
   });
 
   it(`an HTTP body over MAX_HTTP_BODY_BYTES (${MAX_HTTP_BODY_BYTES}) is IPMI_ERR_PROTOCOL`, async () => {
