@@ -10,7 +10,7 @@
  * the command ending or the connection closing is IPMI_ERR_SESSION_CLOSED (the bridge reconnects).
  * `ConsoleOpenOptions.steal` is ignored: an SSH console has no notion of taking a console over.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import createDebug from 'debug';
 import { Client, type ClientChannel, type ConnectConfig, type PseudoTtyOptions } from 'ssh2';
 import { IpmiError } from '../errors.js';
@@ -92,11 +92,10 @@ export class SshConsoleSource implements ConsoleSource {
     const file = this.#options.knownHostsFile;
     if (file === undefined) return undefined;
     try {
-      const text = await readFile(file, 'utf8');
-      if (text.length > MAX_KNOWN_HOSTS_BYTES) {
+      if ((await stat(file)).size > MAX_KNOWN_HOSTS_BYTES) {
         throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `known_hosts file ${file} is larger than ${MAX_KNOWN_HOSTS_BYTES} bytes.`);
       }
-      return text;
+      return await readFile(file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return ''; // no file: every key is unknown
       if (error instanceof IpmiError) throw error;

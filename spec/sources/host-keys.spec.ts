@@ -1,11 +1,20 @@
 /** known_hosts matching and fingerprints, checked against OpenSSH's own tools (ssh-keygen) where they exist. */
 import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { checkKnownHosts, keyTypeOf, knownHostsName, normalizeFingerprint, sshFingerprint } from '../../lib/sources/host-keys.js';
+import {
+  checkKnownHosts,
+  keyTypeOf,
+  knownHostsName,
+  MAX_KNOWN_HOSTS_BYTES,
+  normalizeFingerprint,
+  sshFingerprint,
+} from '../../lib/sources/host-keys.js';
+import { SshConsoleSource } from '../../lib/sources/ssh-console-source.js';
+import { isIpmiError } from '../../lib/errors.js';
 import { hasPeer } from '../helpers/peers.js';
 
 function keyBlob(type: string, body: Buffer): Buffer {
@@ -75,5 +84,23 @@ describe('host keys', () => {
     const text = `bmc1 ssh-ed25519 ${b64(KEY)}\n@revoked * ssh-ed25519 ${b64(KEY)}\n@cert-authority * ssh-ed25519 ${b64(OTHER)}\n`;
     expect(checkKnownHosts(text, 'bmc1', 22, KEY)).to.include({ accepted: false, why: 'revoked' });
     expect(checkKnownHosts(text, 'bmc1', 22, OTHER)).to.include({ accepted: false, why: 'changed' });
+  });
+
+  it(`a known_hosts file over MAX_KNOWN_HOSTS_BYTES (${MAX_KNOWN_HOSTS_BYTES}) is refused before connecting`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipmi-hostkey-'));
+    try {
+      const file = join(dir, 'known_hosts');
+      writeFileSync(file, '');
+      truncateSync(file, MAX_KNOWN_HOSTS_BYTES + 1);
+      const source = new SshConsoleSource({ host: '127.0.0.1', port: 9, username: 'u', password: 'p', hostKey: { knownHostsFile: file } });
+      const error = await source.open(new AbortController().signal).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).to.satisfy((e: unknown) => isIpmiError(e, 'IPMI_ERR_BAD_ARGUMENT'));
+      expect((error as Error).message).to.match(/larger than/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
