@@ -2,6 +2,7 @@
  * SshConsoleSource against a real OpenSSH server (/usr/sbin/sshd on a loopback port, its own config and keys,
  * a ForceCommand that plays a serial line: fixtures/sshd).
  */
+import net from 'node:net';
 import { expect } from 'chai';
 import { ConsoleBridge, type ReconnectEvent } from '../../lib/bridge/console-bridge.js';
 import { isIpmiError, type IpmiError } from '../../lib/errors.js';
@@ -14,6 +15,7 @@ import { freeTcpPort, requirePeer } from '../helpers/peers.js';
 import { bulkPattern, Collector, connectTcp } from './helpers.js';
 
 const BULK_BYTES = 200 * 1024;
+const PIN = `SHA256:${'A'.repeat(43)}`;
 const BULK = bulkPattern(BULK_BYTES);
 
 describe('SshConsoleSource against OpenSSH sshd', function () {
@@ -197,6 +199,43 @@ describe('SshConsoleSource against OpenSSH sshd', function () {
     } finally {
       client.destroy();
       await bridge.close();
+    }
+  });
+});
+
+describe('SshConsoleSource without a server that answers', () => {
+  it('an abort while the server says nothing is IPMI_ERR_ABORTED; a closed port is IPMI_ERR_UNREACHABLE', async () => {
+    const silent = net.createServer((socket) => silent.emit('accepted', socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const sockets: net.Socket[] = [];
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const accepted = new Promise<void>((resolve) =>
+        silent.once('accepted', (socket: net.Socket) => {
+          sockets.push(socket);
+          resolve();
+        }),
+      );
+      const controller = new AbortController();
+      const source = new SshConsoleSource({ host: '127.0.0.1', port, username: 'u', password: 'p', hostKey: { fingerprint: PIN } });
+      const pending = source.open(controller.signal).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await accepted;
+      controller.abort();
+      expect(await pending).to.satisfy((e: unknown) => isIpmiError(e, 'IPMI_ERR_ABORTED'));
+      const closed = await freeTcpPort();
+      const refused = await new SshConsoleSource({ host: '127.0.0.1', port: closed, username: 'u', password: 'p', hostKey: { fingerprint: PIN } })
+        .open(new AbortController().signal)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(refused).to.satisfy((e: unknown) => isIpmiError(e, 'IPMI_ERR_UNREACHABLE'));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 });
