@@ -134,7 +134,7 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
   }
 
   /**
-   * Start (or restart) a node's console. Resolves once it listens. With `port`, that port is used as is;
+   * Start (or restart) a node's console; `bmcOptions` is IPMI's (no kind) or `{ kind: 'ssh' | 'websocket', ... }`. Resolves once it listens. With `port`, that port is used as is;
    * otherwise the node's previous port if it can be bound again, else the first free port of the range.
    * Rejects with IPMI_ERR_NO_FREE_PORTS, IPMI_ERR_SOCKET (bind failed), IPMI_ERR_BAD_ARGUMENT.
    */
