@@ -1,7 +1,8 @@
 /**
  * The real ConsoleSource: an RMCP+ session per activation, SOL on top of it. Releasing the console
- * deactivates SOL, then closes the session; a SOL stream that ends on its own (BMC gone, payload
- * deactivated) closes its session too.
+ * deactivates SOL (unless the payload is someone else's by then), then closes the session; a SOL stream that
+ * ends on its own (BMC gone, payload deactivated or taken over) closes its session too: the stream's
+ * `onRelease`, run once however it ended.
  */
 import { IpmiSession } from '../session/rmcpplus-session.js';
 import { resolveSessionOptions, type IpmiSessionOptions } from '../session/options.js';
@@ -10,11 +11,12 @@ import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream } from './console
 
 /**
  * What a console needs to reach its BMC: the session options (the bridge supplies the signal), the SOL
- * payload instance (default 1) and SOL tuning (port policy, vendor workarounds...).
+ * payload instance (default 1) and SOL tuning (port policy, vendor workarounds...; `ownSessions`, the
+ * registry steal 'own' consults, for specs).
  */
 export type IpmiConsoleOptions = Omit<IpmiSessionOptions, 'signal'> & {
   solInstance?: number;
-  sol?: Omit<ActivateSolOptions, 'instance' | 'steal' | 'clock'>;
+  sol?: Omit<ActivateSolOptions, 'instance' | 'steal' | 'clock' | 'onRelease'>;
 };
 
 export class IpmiConsoleSource implements ConsoleSource {
@@ -27,24 +29,25 @@ export class IpmiConsoleSource implements ConsoleSource {
     this.#options = options;
   }
 
+  /**
+   * Open a session and activate SOL in it. `options.steal` ('never' by default) decides what happens when
+   * another session holds the payload (see SolStealPolicy): 'own' takes it over only from a session this
+   * process opened, and otherwise rejects with IPMI_ERR_SOL_IN_USE naming the holder.
+   */
   async open(signal: AbortSignal, options?: ConsoleOpenOptions): Promise<ConsoleStream> {
     const { solInstance = 1, sol: solOptions, ...sessionOptions } = this.#options;
     const session = await IpmiSession.open({ ...sessionOptions, signal });
-    let sol: ConsoleStream;
     try {
       signal.throwIfAborted();
-      sol = await activateSol(session, { ...solOptions, instance: solInstance, steal: options?.steal ?? false });
+      return await activateSol(session, {
+        ...solOptions,
+        instance: solInstance,
+        steal: options?.steal ?? 'never',
+        onRelease: () => session.close(), // idempotent
+      });
     } catch (error) {
       await session.close();
       throw error;
     }
-    const closeSession = (): Promise<void> => session.close(); // idempotent
-    sol.once('close', () => void closeSession());
-    const deactivateSol = sol.deactivate.bind(sol);
-    sol.deactivate = async () => {
-      await deactivateSol(); // never rejects
-      await closeSession();
-    };
-    return sol;
   }
 }

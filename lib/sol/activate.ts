@@ -11,15 +11,17 @@ import { IpmiError, completionCodeText } from '../errors.js';
 import { Cmd, SolActivateAux, decodeActivatePayloadResponse, encodeActivatePayload, type ActivatePayloadResponse } from '../codec/commands.js';
 import { NetFn } from '../codec/ipmi-message.js';
 import { SOL_HEADER_LENGTH, SOL_MAX_CHARACTERS } from '../codec/sol-payload.js';
+import type { Clock } from '../clock.js';
 import { SolStream } from './sol-stream.js';
 import { deactivateSol } from './sol-commands.js';
+import { chooseSolPorts, type SolPortPolicy } from './sol-port.js';
+import { bmcOf, ownSolSessions, payloadHolder, type SolSessionRegistry } from './sol-ownership.js';
 import type { InboundPausePolicy, SolWorkarounds } from './sol-engine.js';
-import type { SolHost } from './sol-host.js';
+import type { IpmiCommandResponse, SolHost } from './sol-host.js';
 
 export { deactivateSol } from './sol-commands.js';
+export { RMCP_PORT, chooseSolPort, chooseSolPorts, type SolPortPolicy } from './sol-port.js';
 
-/** The RMCP/RMCP+ port (section 13.1.3). */
-export const RMCP_PORT = 623;
 /**
  * Characters a packet when the BMC's payload size is unusable (FreeIPMI's choice, "a decent power of two";
  * ipmi_sim's inbound buffer is 32 bytes).
@@ -40,23 +42,23 @@ export const ActivateCompletion = {
 } as const;
 
 /**
- * Which UDP port SOL payloads go to. Activate Payload names a port (table 24-2), but ipmitool refuses any port
- * but the session's (or its byte swap), so BMCs in the field accept SOL on the session's port; and behind a
- * port forward or NAT the reported port (the BMC's own) is not reachable at all.
- * - 'auto' (default): start on the session's port. Where the BMC reported another, plausible port, the
- *   stream's first packet (the empty priming packet) doubles as a probe: unanswered there, it is tried once on
- *   the reported port, and SOL stays there only if the BMC answers there; otherwise it goes back to the
- *   session's port. 0 and byte-swapped ports (Supermicro X8DTH) are never tried.
- * - 'session': always the session's port (FreeIPMI's "solport" workaround).
- * - 'reported': always the reported port, as FreeIPMI does by default (0 still means the session's port).
+ * What to do when another session holds the payload (Activate Payload answers 0x80):
+ * - 'never': reject with IPMI_ERR_SOL_IN_USE.
+ * - 'own': take it over (Deactivate Payload, then Activate again, once) only when Get Payload Instance Info
+ *   (section 24.5) names a session this process activated SOL in (see SolSessionRegistry): our own stale session
+ *   after a quick reconnect. Anyone else's (an operator's `ipmitool sol activate`, another tool): reject with
+ *   IPMI_ERR_SOL_IN_USE naming the holder's session ID. So does a BMC that cannot say who holds it.
+ * - 'always': take it over from anyone.
  */
-export type SolPortPolicy = 'auto' | 'session' | 'reported';
+export type SolStealPolicy = 'never' | 'own' | 'always';
 
 export interface ActivateSolOptions {
   /** Payload instance, 1..15 (default 1). */
   instance?: number;
-  /** If another session holds the payload (0x80): deactivate it and activate again, once. */
-  steal?: boolean;
+  /** See SolStealPolicy (default 'never'); `true` means 'always' and `false` 'never'. */
+  steal?: SolStealPolicy | boolean;
+  /** Sessions this process activated SOL in, for steal 'own' (default: the process-wide ownSolSessions). */
+  ownSessions?: SolSessionRegistry;
   solPort?: SolPortPolicy;
   workarounds?: SolWorkarounds;
   retransmitIntervalMs?: number;
@@ -64,38 +66,28 @@ export interface ActivateSolOptions {
   inboundPause?: InboundPausePolicy;
   readableHighWaterMark?: number;
   writableHighWaterMark?: number;
-  /** Monotonic milliseconds; injectable for specs. */
-  clock?: () => number;
+  /** Every timer of the stream (default systemClock); specs pass a ManualClock. */
+  clock?: Clock;
   /** Ask the BMC who holds the payload this often (DEFAULT_SOL_OWNERSHIP_CHECK_MS); 0 disables. */
   ownershipCheckMs?: number;
+  /** Runs once after the stream ended (see SolStreamOptions.onRelease). */
+  onRelease?: () => Promise<void> | void;
 }
 
 /** Characters a packet for a BMC inbound payload size (see SOL_FALLBACK_CHARACTERS). */
-function chooseSolPortsAsOptions(ports: { port: number; alternate?: number }): { port: number; alternatePort?: number } {
-  return ports.alternate === undefined ? { port: ports.port } : { port: ports.port, alternatePort: ports.alternate };
-}
-
 export function solCharactersPerPacket(inboundPayloadSize: number, workarounds: SolWorkarounds = {}): number {
   if (workarounds.ignoreSolPayloadSize) return SOL_FALLBACK_CHARACTERS;
   if (inboundPayloadSize < SOL_MIN_PAYLOAD_SIZE || inboundPayloadSize > SOL_MAX_PAYLOAD_SIZE) return SOL_FALLBACK_CHARACTERS;
   return inboundPayloadSize - SOL_HEADER_LENGTH;
 }
 
-function swap16(n: number): number {
-  return ((n & 0xff) << 8) | ((n >> 8) & 0xff);
-}
+const STEAL_POLICIES: readonly SolStealPolicy[] = ['never', 'own', 'always'];
 
-/** The UDP port for SOL payloads first, and the one to move to if that goes unanswered (see SolPortPolicy). */
-export function chooseSolPorts(reported: number, sessionPort: number, policy: SolPortPolicy = 'auto'): { port: number; alternate?: number } {
-  if (policy === 'session' || reported === 0 || reported === sessionPort) return { port: sessionPort };
-  if (policy === 'reported') return { port: reported };
-  if (reported === swap16(sessionPort) || reported === swap16(RMCP_PORT)) return { port: sessionPort }; // byte-swapped
-  return { port: sessionPort, alternate: reported };
-}
-
-/** The port SOL starts on (see chooseSolPorts). */
-export function chooseSolPort(reported: number, sessionPort: number, policy: SolPortPolicy = 'auto'): number {
-  return chooseSolPorts(reported, sessionPort, policy).port;
+function stealPolicyOf(steal: ActivateSolOptions['steal']): SolStealPolicy {
+  if (steal === undefined || steal === false) return 'never';
+  if (steal === true) return 'always';
+  if (STEAL_POLICIES.includes(steal)) return steal;
+  throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `steal must be 'never', 'own' or 'always', not ${String(steal)}`);
 }
 
 function validate(options: ActivateSolOptions): number {
@@ -140,34 +132,15 @@ export function activateError(completionCode: number, instance: number): IpmiErr
 }
 
 /**
- * Activate SOL in `host`'s session and return the stream. With `steal`, a payload held by another session
- * (0x80) is deactivated and activation is tried once more. Get Payload Activation Status is never asked:
- * some BMCs answer "not active" there and 0x80 to Activate Payload.
+ * Activate SOL in `host`'s session and return the stream. A payload another session holds (0x80) is taken over
+ * per `steal` (SolStealPolicy). Get Payload Activation Status is never asked: some BMCs answer "not active"
+ * there and 0x80 to Activate Payload.
  */
 export async function activateSol(host: SolHost, options: ActivateSolOptions = {}): Promise<SolStream> {
   const instance = validate(options);
-  const encrypt = host.confidentiality;
-  const authenticate = host.integrity;
-  const aux = (encrypt ? SolActivateAux.ENCRYPT : 0) | (authenticate ? SolActivateAux.AUTHENTICATE : 0) | SolActivateAux.ALERTS_DEFERRED;
-  const request = () => host.request({ netFn: NetFn.APP, cmd: Cmd.ACTIVATE_PAYLOAD, data: encodeActivatePayload(instance, aux) });
-
-  let rsp = await request();
-  if (rsp.completionCode === ActivateCompletion.ALREADY_ACTIVE && options.steal) {
-    // Whatever the BMC says to Deactivate (0x80 "not active" included), try once more.
-    await deactivateSol(host, instance);
-    rsp = await request();
-  }
-  if (rsp.completionCode !== 0) {
-    const err = activateError(rsp.completionCode, instance);
-    if (rsp.completionCode === ActivateCompletion.ALREADY_ACTIVE && options.steal) {
-      throw new IpmiError('IPMI_ERR_SOL_IN_USE', `SOL payload still active on another session after deactivating it (instance ${instance})`, {
-        completionCode: rsp.completionCode,
-        fatal: true,
-      });
-    }
-    throw err;
-  }
-
+  const steal = stealPolicyOf(options.steal);
+  const ownSessions = options.ownSessions ?? ownSolSessions;
+  const rsp = await activatePayload(host, instance, steal, ownSessions);
   let info: ActivatePayloadResponse;
   try {
     info = decodeActivatePayloadResponse(rsp.data);
@@ -175,11 +148,13 @@ export async function activateSol(host: SolHost, options: ActivateSolOptions = {
     throw new IpmiError('IPMI_ERR_PROTOCOL', `Activate Payload response of ${rsp.data.length} bytes is too short (at least 10 expected)`, { cause, fatal: true });
   }
   const workarounds = options.workarounds ?? {};
+  const ports = chooseSolPorts(info.port, host.port, options.solPort);
   return new SolStream(host, {
     instance,
-    ...chooseSolPortsAsOptions(chooseSolPorts(info.port, host.port, options.solPort)),
-    encrypt,
-    authenticate,
+    port: ports.port,
+    alternatePort: ports.alternate,
+    encrypt: host.confidentiality,
+    authenticate: host.integrity,
     maxOutboundChars: solCharactersPerPacket(info.inboundPayloadSize, workarounds),
     retransmitIntervalMs: options.retransmitIntervalMs,
     maxRetransmits: options.maxRetransmits,
@@ -189,5 +164,58 @@ export async function activateSol(host: SolHost, options: ActivateSolOptions = {
     writableHighWaterMark: options.writableHighWaterMark,
     ownershipCheckMs: options.ownershipCheckMs,
     clock: options.clock,
+    ownSessions,
+    onRelease: options.onRelease,
   });
+}
+
+/**
+ * Activate Payload, taking a held payload over per `steal`. The session is remembered as ours before the
+ * request: the BMC may activate the payload even when its answer is lost, and our next session must be able
+ * to take it back with 'own'.
+ */
+async function activatePayload(host: SolHost, instance: number, steal: SolStealPolicy, ownSessions: SolSessionRegistry): Promise<IpmiCommandResponse> {
+  const aux = (host.confidentiality ? SolActivateAux.ENCRYPT : 0) | (host.integrity ? SolActivateAux.AUTHENTICATE : 0) | SolActivateAux.ALERTS_DEFERRED;
+  const request = () => host.request({ netFn: NetFn.APP, cmd: Cmd.ACTIVATE_PAYLOAD, data: encodeActivatePayload(instance, aux) });
+  const bmc = bmcOf(host);
+  ownSessions.add(bmc, host.bmcSessionId);
+  let rsp = await request();
+  if (rsp.completionCode === ActivateCompletion.ALREADY_ACTIVE && steal !== 'never') {
+    if (steal === 'own') await assertHeldByUs(host, instance, ownSessions);
+    // Whatever the BMC says to Deactivate (0x80 "not active" included), try once more.
+    await deactivateSol(host, instance);
+    rsp = await request();
+    if (rsp.completionCode === ActivateCompletion.ALREADY_ACTIVE) {
+      throw new IpmiError('IPMI_ERR_SOL_IN_USE', `SOL payload still active on another session after deactivating it (instance ${instance})`, {
+        completionCode: rsp.completionCode,
+        fatal: true,
+      });
+    }
+  }
+  if (rsp.completionCode === 0) return rsp;
+  // Refused: this session holds nothing, unless a lost answer to our own first request activated it (0x80).
+  if (rsp.completionCode !== ActivateCompletion.ALREADY_ACTIVE) ownSessions.delete(bmc, host.bmcSessionId);
+  throw activateError(rsp.completionCode, instance);
+}
+
+/**
+ * steal 'own': the payload may be taken over only from a session this process activated SOL in (section 24.5
+ * names the holder). Otherwise IPMI_ERR_SOL_IN_USE, saying who holds it.
+ */
+async function assertHeldByUs(host: SolHost, instance: number, ownSessions: SolSessionRegistry): Promise<void> {
+  const holder = await payloadHolder(host, instance);
+  const opts = { completionCode: ActivateCompletion.ALREADY_ACTIVE, fatal: true };
+  if (!holder.known) {
+    throw new IpmiError(
+      'IPMI_ERR_SOL_IN_USE',
+      `SOL payload instance ${instance} is active on another session and the BMC does not say which (Get Payload Instance Info: ${completionCodeText(holder.completionCode)}); steal 'own' takes over only a session this process opened, 'always' takes it from anyone`,
+      opts,
+    );
+  }
+  if (holder.sessionId === 0 || ownSessions.has(bmcOf(host), holder.sessionId)) return;
+  throw new IpmiError(
+    'IPMI_ERR_SOL_IN_USE',
+    `SOL payload instance ${instance} is held by BMC session 0x${holder.sessionId.toString(16)}, which this process did not open (an operator's ipmitool or another tool); not taken over with steal 'own' ('always' takes it from anyone)`,
+    opts,
+  );
 }

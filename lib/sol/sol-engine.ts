@@ -37,7 +37,19 @@ import {
   SolOperation,
   SolStatus,
 } from '../codec/sol-payload.js';
-import { bumpSequenceNow, renumberSolPayload, serialKeepaliveCharacters, serialKeepaliveInterval } from './sol-workarounds.js';
+import { newSolStats, type SolStats } from './sol-stats.js';
+import {
+  bumpSequenceNow,
+  renumberSolPayload,
+  serialKeepaliveCharacters,
+  serialKeepaliveInterval,
+  SOL_OVERSIZED_MAX_CHARACTERS,
+  type SolWorkarounds,
+} from './sol-workarounds.js';
+import { SolOutboundQueue } from './sol-outbound-queue.js';
+import { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SolInbound } from './sol-inbound.js';
+
+export { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SOL_OVERSIZED_MAX_CHARACTERS, type SolStats, type SolWorkarounds };
 
 /** Default time between retransmissions of an unacknowledged SOL packet (FreeIPMI's default is 500 ms). */
 export const DEFAULT_SOL_RETRANSMIT_INTERVAL_MS = 500;
@@ -61,55 +73,6 @@ export const DEFAULT_SOL_MAX_RETRANSMITS = 10;
 export const SOL_PRIME_SEQUENCE = SOL_MAX_SEQUENCE;
 /** Transmissions of the priming packet before we go on without its ACK. */
 export const SOL_PRIME_MAX_SENDS = 2;
-/** Inbound data packets held (unacknowledged) while the consumer gives no credit: at most 4 x 255 bytes. */
-export const SOL_MAX_HELD_PACKETS = 4;
-
-/**
- * Vendor quirks absorbed as data (after FreeIPMI libipmiconsole's workaround flags). Each one is used.
- */
-export interface SolWorkarounds {
-  /**
-   * FreeIPMI "solpayloadsize": ignore the payload sizes of the Activate Payload response and send
-   * SOL_FALLBACK_CHARACTERS characters a packet (used by activateSol).
-   */
-  ignoreSolPayloadSize?: boolean;
-  /** Do not send the priming packet (SOL_PRIME_SEQUENCE) for BMCs that choke on an empty data packet. */
-  skipSequencePrime?: boolean;
-  /**
-   * An ACK without the NACK bit and with accepted count 0 acknowledges the whole packet (OpenIPMI's client
-   * notes some Intel BMCs do this). Without it, such an ACK means "nothing taken": the characters are
-   * resent as a new packet after one retransmit interval.
-   */
-  zeroAcceptedMeansAll?: boolean;
-  /**
-   * Take BMC packets of up to SOL_OVERSIZED_MAX_CHARACTERS characters. pyghmi's server side (pyghmi.ipmi.bmc,
-   * console.ServerConsole.maxoutcount) sends 256 a packet, one more than the one-byte accepted count can
-   * acknowledge (section 15.9, table 15-2); it reads an ACK without the NACK bit as "all taken", whatever the
-   * count says. Without this flag such packets are counted as malformed and dropped.
-   */
-  acceptOversizedPackets?: boolean;
-  /**
-   * FreeIPMI "solpacketseq" (Intel Windmill, Quanta Winterfell): a BMC stuck on a sequence number never ACKs
-   * retransmissions of it. Every this many unacknowledged transmissions of a data packet, its characters go out
-   * under the next sequence number instead (they may reach the host twice if only our ACK was lost). Still
-   * bounded by maxRetransmits.
-   */
-  bumpSequenceAfterSends?: number;
-  /**
-   * FreeIPMI --serial-keepalive ('nul') / --serial-keepalive-empty ('empty'): when the BMC sent no characters for
-   * serialKeepaliveMs and nothing is in flight, send a packet with one NUL character / none. Some BMCs stop
-   * sending host output after a host reboot (Intel SR1520ML) or until something is typed (Dell) while the
-   * session stays up; such a packet makes them talk again. libipmiconsole sends its keepalive once no SOL packet
-   * at all came for its session timeout (60 s); we count only packets with characters, so that our own typing
-   * (whose ACKs keep coming) does not hide a BMC whose output stopped. See lib/sol/sol-workarounds.ts.
-   */
-  serialKeepalive?: 'nul' | 'empty';
-  /** Interval of serialKeepalive (DEFAULT_SOL_SERIAL_KEEPALIVE_MS). */
-  serialKeepaliveMs?: number;
-}
-
-/** Largest BMC packet taken with workarounds.acceptOversizedPackets (pyghmi sends 256). */
-export const SOL_OVERSIZED_MAX_CHARACTERS = 1024;
 
 /**
  * What to answer a BMC data packet when the consumer has no room (section 15.9, table 15-2 byte 4 bit 6).
@@ -128,28 +91,6 @@ export const SOL_OVERSIZED_MAX_CHARACTERS = 1024;
  */
 export type InboundPausePolicy = 'ack-zero' | 'silent' | 'nack';
 
-/** 'ack-zero': how long a held packet waits for the consumer before its partial ACK (below 1 s BMC timers). */
-export const SOL_PAUSED_ACK_MS = 250;
-
-export interface SolStats {
-  packetsSent: number; // every SOL payload we sent, retransmissions and ACK-only packets included
-  packetsReceived: number; // well-formed SOL payloads from the BMC
-  retransmits: number; // identical resends of an unacknowledged packet
-  duplicatesDropped: number; // BMC packets with the sequence number we had already accepted
-  nacksSent: number;
-  nacksReceived: number; // BMC packets with the NACK bit
-  bytesIn: number; // characters delivered to the consumer
-  bytesOut: number; // characters the BMC acknowledged
-  breaksSent: number;
-  breaksReceived: number; // status bit 0x04, break detected on the serial line
-  overruns: number; // status bit 0x08, the BMC lost characters from the serial port
-  malformed: number; // SOL payloads we could not use (too short, >255 characters, data on sequence 0)
-  unexpectedAcks: number; // ACKs for a sequence number that is not outstanding (ignored)
-  heldDropped: number; // characters of held packets dropped because SOL_MAX_HELD_PACKETS were held
-  pausedAcks: number; // 'ack-zero' partial ACKs sent while the consumer had no room
-  sequenceBumps?: number; // workarounds.bumpSequenceAfterSends: data packets renumbered
-  serialKeepalives?: number; // workarounds.serialKeepalive: keepalive packets sent
-}
 
 export interface SolEngineOptions {
   /** Emit one SOL payload (header + characters). */
@@ -177,8 +118,6 @@ export interface SolEngineOptions {
   onEnd?(reason: IpmiError): void;
 }
 
-type QueueItem = { kind: 'data'; buf: Buffer } | { kind: 'op'; flags: number; done: (err?: IpmiError) => void; chars?: Buffer };
-
 interface Outstanding {
   kind: 'prime' | 'data' | 'op';
   seq: number;
@@ -189,23 +128,7 @@ interface Outstanding {
 }
 
 export class SolEngine {
-  readonly stats: SolStats = {
-    packetsSent: 0,
-    packetsReceived: 0,
-    retransmits: 0,
-    duplicatesDropped: 0,
-    nacksSent: 0,
-    nacksReceived: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    breaksSent: 0,
-    breaksReceived: 0,
-    overruns: 0,
-    malformed: 0,
-    unexpectedAcks: 0,
-    heldDropped: 0,
-    pausedAcks: 0,
-  };
+  readonly stats: SolStats = newSolStats();
   /** false once a priming packet went unanswered: this BMC does not ACK packets without characters. */
   emptyPacketsAcked: boolean | undefined;
   /** Last status bit 0x20: the BMC cannot move characters to/from the serial controller right now. */
@@ -216,27 +139,19 @@ export class SolEngine {
   private readonly interval: number;
   private readonly maxRetransmits: number;
   private readonly workarounds: SolWorkarounds;
-  private readonly pausePolicy: InboundPausePolicy;
 
   private started = false;
   private ended = false;
   private txSeq = SOL_PRIME_SEQUENCE; // last sequence number used; the first data packet is 1
   private outstanding: Outstanding | undefined;
-  private readonly queue: QueueItem[] = [];
-  private headOffset = 0; // characters of queue[0] already acknowledged
-  private queuedChars = 0;
+  private readonly queue = new SolOutboundQueue();
+  private readonly inbound: SolInbound;
   private remoteBusyUntil = 0; // BMC NACKed / not ready: hold data until a non-NACK packet or this time
   private remoteBusy = false;
   private zeroAckUntil = 0; // ACK with count 0: resend no earlier than this
-  private pausedAckAt: number | undefined; // 'ack-zero': when the held packet gets its partial ACK
   private zeroAckStreak = 0;
   /** workarounds.serialKeepalive: when the BMC last sent characters (or the last keepalive went out). */
   private lastBmcOutputAt = 0;
-
-  private lastInSeq = 0; // sequence number of the last BMC packet we accepted (0 = none yet)
-  private lastInAccepted = 0; // characters of it we took
-  private credit: number;
-  private readonly held: { seq: number; data: Buffer }[] = [];
 
   constructor(options: SolEngineOptions) {
     this.opts = options;
@@ -244,13 +159,18 @@ export class SolEngine {
     this.interval = options.retransmitIntervalMs ?? DEFAULT_SOL_RETRANSMIT_INTERVAL_MS;
     this.maxRetransmits = options.maxRetransmits ?? DEFAULT_SOL_MAX_RETRANSMITS;
     this.workarounds = options.workarounds ?? {};
-    this.pausePolicy = options.inboundPause ?? 'ack-zero';
-    this.credit = options.inboundCredit ?? Number.POSITIVE_INFINITY;
+    this.inbound = new SolInbound({
+      policy: options.inboundPause ?? 'ack-zero',
+      credit: options.inboundCredit ?? Number.POSITIVE_INFINITY,
+      stats: this.stats,
+      sendAck: (seq, count, nack) => this.sendAck(seq, count, nack),
+      onData: options.onData,
+    });
   }
 
   /** Characters written and not yet acknowledged by the BMC. */
   get pendingChars(): number {
-    return this.queuedChars;
+    return this.queue.chars;
   }
 
   /** No characters or operations waiting and nothing unacknowledged (the priming packet excepted). */
@@ -263,7 +183,7 @@ export class SolEngine {
   }
 
   get heldPackets(): number {
-    return this.held.length;
+    return this.inbound.heldPackets;
   }
 
   /** Begin: sends the priming packet (unless workarounds.skipSequencePrime), then anything queued. */
@@ -280,12 +200,23 @@ export class SolEngine {
     this.pump(now);
   }
 
-  /** Queue characters for the BMC. They leave in packets of at most maxOutboundChars, one at a time. */
+  /**
+   * Queue characters for the BMC. They leave in packets of at most maxOutboundChars, one at a time. After the
+   * engine ended they are only recorded as unacknowledged (see takeUnacknowledged).
+   */
   write(chars: Buffer, now: number): void {
-    if (this.ended || chars.length === 0) return;
-    this.queue.push({ kind: 'data', buf: chars });
-    this.queuedChars += chars.length;
+    if (chars.length === 0) return;
+    this.queue.pushData(chars);
     this.pump(now);
+  }
+
+  /**
+   * Once the engine ended or was closed: every character written and never acknowledged by the BMC (queued or
+   * in flight), in write order. Empties the ledger. While it runs: an empty Buffer (those characters are on
+   * their way).
+   */
+  takeUnacknowledged(): Buffer {
+    return this.ended ? this.queue.takeChars() : Buffer.alloc(0);
   }
 
   /**
@@ -315,12 +246,7 @@ export class SolEngine {
    */
   setInboundCredit(chars: number, now: number): void {
     if (this.ended) return;
-    this.credit = Math.max(0, chars);
-    if (this.credit > 0) this.pausedAckAt = undefined;
-    while (this.credit > 0 && this.held.length > 0 && !this.ended) {
-      const h = this.held.shift()!;
-      this.acceptData(h.seq, h.data);
-    }
+    this.inbound.setCredit(chars);
     this.pump(now);
   }
 
@@ -339,18 +265,8 @@ export class SolEngine {
       return;
     }
     this.stats.packetsReceived++;
-    const duplicate = p.sequence !== 0 && p.sequence === this.lastInSeq;
-
-    // Status bit 6 (table 15-3): the BMC could not take characters. Hold our data until a packet without
-    // it says the BMC is ready again, or one retransmit interval passes (then we try again).
-    if (p.flags & SolStatus.NACK) {
-      this.stats.nacksReceived++;
-      this.remoteBusy = true;
-      this.remoteBusyUntil = now + this.interval;
-    } else {
-      this.remoteBusy = false;
-    }
-    this.transferUnavailable = (p.flags & SolStatus.TRANSFER_UNAVAILABLE) !== 0;
+    const duplicate = this.inbound.isDuplicate(p.sequence);
+    this.noteRemoteStatus(p.flags, now);
 
     if (p.ackSequence !== 0) {
       if (this.outstanding && p.ackSequence === this.outstanding.seq) this.onAck(p.acceptedCount, (p.flags & SolStatus.NACK) !== 0, now);
@@ -358,7 +274,7 @@ export class SolEngine {
     }
 
     if (p.sequence !== 0 && p.data.length > 0) this.lastBmcOutputAt = now;
-    if (p.sequence !== 0) this.onDataPacket(p.sequence, p.data, now);
+    if (p.sequence !== 0) this.inbound.onDataPacket(p.sequence, p.data, now);
 
     if (!duplicate) {
       if (p.flags & SolStatus.BREAK_DETECTED) {
@@ -408,34 +324,21 @@ export class SolEngine {
         return;
       } else {
         this.stats.retransmits++;
-        if (o.kind === 'data' && bumpSequenceNow(o.sends, this.workarounds.bumpSequenceAfterSends)) {
-          this.txSeq = nextSolSequence(this.txSeq);
-          o.seq = this.txSeq;
-          o.payload = renumberSolPayload(o.payload, o.seq);
-          this.stats.sequenceBumps = (this.stats.sequenceBumps ?? 0) + 1;
-        }
+        if (o.kind === 'data' && bumpSequenceNow(o.sends, this.workarounds.bumpSequenceAfterSends)) this.bumpSequence(o);
         this.transmit(o, now);
       }
     }
     this.maybeSerialKeepalive(now);
-    if (this.pausedAckAt !== undefined && now >= this.pausedAckAt) this.sendPausedAck();
+    this.inbound.poll(now);
     this.pump(now);
   }
 
-  /**
-   * 'ack-zero': the consumer still has no room. ACK the newest held packet with what was taken of it (0 for a
-   * new one) and drop the held copies: the BMC resends those characters (see InboundPausePolicy).
-   */
-  private sendPausedAck(): void {
-    this.pausedAckAt = undefined;
-    const h = this.held.at(-1);
-    if (this.credit > 0 || !h) return;
-    const offset = h.seq === this.lastInSeq ? this.lastInAccepted : 0;
-    this.lastInSeq = h.seq;
-    this.lastInAccepted = offset;
-    this.held.length = 0;
-    this.stats.pausedAcks++;
-    this.sendAck(h.seq, offset, false);
+  /** workarounds.bumpSequenceAfterSends (FreeIPMI "solpacketseq"): the same characters under the next number. */
+  private bumpSequence(o: Outstanding): void {
+    this.txSeq = nextSolSequence(this.txSeq);
+    o.seq = this.txSeq;
+    o.payload = renumberSolPayload(o.payload, o.seq);
+    this.stats.sequenceBumps = (this.stats.sequenceBumps ?? 0) + 1;
   }
 
   /** workarounds.serialKeepalive: the BMC was quiet for the interval and nothing is in flight. */
@@ -445,7 +348,7 @@ export class SolEngine {
     if (now < this.lastBmcOutputAt + serialKeepaliveInterval(this.workarounds.serialKeepaliveMs)) return;
     this.lastBmcOutputAt = now;
     this.stats.serialKeepalives = (this.stats.serialKeepalives ?? 0) + 1;
-    this.queue.push({ kind: 'op', flags: 0, done: noop, chars: serialKeepaliveCharacters(mode) });
+    this.queue.pushOp(0, noop, serialKeepaliveCharacters(mode));
     this.pump(now);
   }
 
@@ -454,7 +357,8 @@ export class SolEngine {
     if (this.ended) return undefined;
     // only while the sender is idle: a deadline that cannot act would make the stream's timer spin
     const senderIdle = !this.outstanding && this.queue.length === 0;
-    const keepalive = this.workarounds.serialKeepalive && this.started && senderIdle ? this.lastBmcOutputAt + serialKeepaliveInterval(this.workarounds.serialKeepaliveMs) : undefined;
+    const keepalive =
+      this.workarounds.serialKeepalive && this.started && senderIdle ? this.lastBmcOutputAt + serialKeepaliveInterval(this.workarounds.serialKeepaliveMs) : undefined;
     const other = this.nextProtocolDeadline();
     if (keepalive === undefined) return other;
     return other === undefined ? keepalive : Math.min(other, keepalive);
@@ -467,41 +371,55 @@ export class SolEngine {
       const t = Math.max(this.remoteBusy ? this.remoteBusyUntil : 0, this.zeroAckUntil);
       sender = t > 0 ? t : undefined;
     }
-    if (this.pausedAckAt === undefined) return sender;
-    return sender === undefined ? this.pausedAckAt : Math.min(sender, this.pausedAckAt);
+    const pausedAckAt = this.inbound.pausedAckAt;
+    if (pausedAckAt === undefined) return sender;
+    return sender === undefined ? pausedAckAt : Math.min(sender, pausedAckAt);
   }
 
   /** Stop locally: nothing more is sent; queued operations fail with `reason`. onEnd is not called. */
   close(reason: IpmiError = new IpmiError('IPMI_ERR_SESSION_CLOSED', 'The SOL stream was closed')): void {
     if (this.ended) return;
-    this.ended = true;
-    this.failQueue(reason);
+    this.stop(reason);
   }
 
   // ---- internals -------------------------------------------------------------------------------------------
+
+  /**
+   * Status bit 6 (table 15-3): the BMC could not take characters. Hold our data until a packet without it says
+   * the BMC is ready again, or one retransmit interval passes (then we try again). Bit 5: transfer unavailable.
+   */
+  private noteRemoteStatus(flags: number, now: number): void {
+    if (flags & SolStatus.NACK) {
+      this.stats.nacksReceived++;
+      this.remoteBusy = true;
+      this.remoteBusyUntil = now + this.interval;
+    } else {
+      this.remoteBusy = false;
+    }
+    this.transferUnavailable = (flags & SolStatus.TRANSFER_UNAVAILABLE) !== 0;
+  }
 
   private queueOp(flags: number, now: number, done: (err?: IpmiError) => void): void {
     if (this.ended) {
       done(new IpmiError('IPMI_ERR_SESSION_CLOSED', 'The SOL stream is closed'));
       return;
     }
-    this.queue.push({ kind: 'op', flags, done });
+    this.queue.pushOp(flags, done);
     this.pump(now);
   }
 
   private end(reason: IpmiError): void {
     if (this.ended) return;
-    this.ended = true;
-    this.failQueue(reason);
+    this.stop(reason);
     this.opts.onEnd?.(reason);
   }
 
-  private failQueue(reason: IpmiError): void {
+  /** Nothing more goes out; operations fail with `reason`; unacknowledged characters stay in the ledger. */
+  private stop(reason: IpmiError): void {
+    this.ended = true;
+    this.inbound.stop();
     this.outstanding = undefined;
-    const items = this.queue.splice(0);
-    this.queuedChars = 0;
-    this.headOffset = 0;
-    for (const item of items) if (item.kind === 'op') item.done(reason);
+    this.queue.failOps(reason);
   }
 
   private transmit(o: Outstanding, now: number): void {
@@ -526,62 +444,34 @@ export class SolEngine {
     while (!this.ended && this.started && !this.outstanding && this.queue.length > 0) {
       if (this.remoteBusy && now < this.remoteBusyUntil) return;
       if (now < this.zeroAckUntil) return;
-      const head = this.queue[0]!;
+      const head = this.queue.head!;
       this.txSeq = nextSolSequence(this.txSeq);
       if (head.kind === 'op') {
-        const payload = encodeSolPacket({ sequence: this.txSeq, ackSequence: 0, acceptedCount: 0, flags: head.flags, data: head.chars ?? Buffer.alloc(0) });
-        if (head.flags & SolOperation.GENERATE_BREAK) this.stats.breaksSent++;
-        const o: Outstanding = { kind: 'op', seq: this.txSeq, payload, chars: 0, sends: 0, lastSentAt: now };
-        if (this.emptyPacketsAcked === false) {
-          // This BMC never ACKed our empty priming packet, so it will not ACK this one either: send once.
-          this.transmit(o, now);
-          this.queue.shift();
-          head.done();
-          continue;
-        }
-        this.outstanding = o;
-        this.transmit(o, now);
-        return;
+        if (!this.sendOp(head.flags, head.done, now, head.chars)) return;
+        continue;
       }
-      const chars = this.peekChars(this.maxChars);
+      const chars = this.queue.peekChars(this.maxChars);
       const payload = encodeSolPacket({ sequence: this.txSeq, ackSequence: 0, acceptedCount: 0, flags: 0, data: chars });
       this.outstanding = { kind: 'data', seq: this.txSeq, payload, chars: chars.length, sends: 0, lastSentAt: now };
       this.transmit(this.outstanding, now);
     }
   }
 
-  /** Up to `max` characters from the head of the queue, stopping at an operation. */
-  private peekChars(max: number): Buffer {
-    const parts: Buffer[] = [];
-    let n = 0;
-    for (let i = 0; i < this.queue.length && n < max; i++) {
-      const item = this.queue[i]!;
-      if (item.kind !== 'data') break;
-      const from = i === 0 ? this.headOffset : 0;
-      const take = Math.min(item.buf.length - from, max - n);
-      parts.push(item.buf.subarray(from, from + take));
-      n += take;
+  /** Send the operation at the head of the queue; true when it is done at once (nothing outstanding). */
+  private sendOp(flags: number, done: (err?: IpmiError) => void, now: number, chars: Buffer = Buffer.alloc(0)): boolean {
+    const payload = encodeSolPacket({ sequence: this.txSeq, ackSequence: 0, acceptedCount: 0, flags, data: chars });
+    if (flags & SolOperation.GENERATE_BREAK) this.stats.breaksSent++;
+    const o: Outstanding = { kind: 'op', seq: this.txSeq, payload, chars: 0, sends: 0, lastSentAt: now };
+    if (this.emptyPacketsAcked === false) {
+      // This BMC never ACKed our empty priming packet, so it will not ACK this one either: send once.
+      this.transmit(o, now);
+      this.queue.shift();
+      done();
+      return true;
     }
-    return parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts, n);
-  }
-
-  /** Drop `count` acknowledged characters from the head of the queue. */
-  private consumeChars(count: number): void {
-    let left = count;
-    while (left > 0) {
-      const head = this.queue[0];
-      if (!head || head.kind !== 'data') break;
-      const avail = head.buf.length - this.headOffset;
-      if (left >= avail) {
-        left -= avail;
-        this.queue.shift();
-        this.headOffset = 0;
-      } else {
-        this.headOffset += left;
-        left = 0;
-      }
-    }
-    this.queuedChars -= count - left;
+    this.outstanding = o;
+    this.transmit(o, now);
+    return false;
   }
 
   private onAck(accepted: number, nack: boolean, now: number): void {
@@ -598,82 +488,37 @@ export class SolEngine {
     }
     let count = Math.min(accepted, o.chars); // a count above what we sent is a BMC bug: take it as "all"
     if (count === 0 && !nack) {
-      if (this.workarounds.zeroAcceptedMeansAll) {
-        count = o.chars;
-      } else {
-        // Nothing taken and no NACK: resend the characters as a new packet, one interval later (resending
-        // at once would spin against a BMC whose buffer is full). Bounded like retransmissions.
-        this.zeroAckStreak++;
-        if (this.zeroAckStreak > this.maxRetransmits) {
-          this.end(
-            new IpmiError(
-              'IPMI_ERR_SOL_TIMEOUT',
-              `The BMC accepted no characters of ${this.zeroAckStreak} SOL packets in a row; if this BMC acknowledges whole packets with a count of 0, enable the zeroAcceptedMeansAll workaround`,
-              { fatal: true },
-            ),
-          );
-          return;
-        }
-        this.zeroAckUntil = now + this.interval;
+      if (!this.workarounds.zeroAcceptedMeansAll) {
+        this.onZeroAck(now);
         return;
       }
+      count = o.chars;
     }
     if (count > 0) this.zeroAckStreak = 0;
     // A partial count (or a NACK, which still reports what was taken) leaves the rest at the head of the
     // queue: it leaves as a new packet with the next sequence number (section 15.9).
-    this.consumeChars(count);
+    this.queue.consumeChars(count);
     this.stats.bytesOut += count;
     if (count > 0) this.opts.onAcked?.(count);
   }
 
-  private onDataPacket(seq: number, data: Buffer, now: number): void {
-    if (this.credit <= 0 && !this.nothingNew(seq, data)) {
-      this.hold(seq, data);
-      if (this.pausePolicy === 'ack-zero') this.pausedAckAt ??= now + SOL_PAUSED_ACK_MS;
+  /**
+   * Nothing taken and no NACK: resend the characters as a new packet, one interval later (resending at once
+   * would spin against a BMC whose buffer is full). Bounded like retransmissions.
+   */
+  private onZeroAck(now: number): void {
+    this.zeroAckStreak++;
+    if (this.zeroAckStreak > this.maxRetransmits) {
+      this.end(
+        new IpmiError(
+          'IPMI_ERR_SOL_TIMEOUT',
+          `The BMC accepted no characters of ${this.zeroAckStreak} SOL packets in a row; if this BMC acknowledges whole packets with a count of 0, enable the zeroAcceptedMeansAll workaround`,
+          { fatal: true },
+        ),
+      );
       return;
     }
-    this.acceptData(seq, data);
-  }
-
-  /** Would this packet deliver nothing new (an empty packet, or a duplicate without new characters)? */
-  private nothingNew(seq: number, data: Buffer): boolean {
-    const offset = seq === this.lastInSeq ? this.lastInAccepted : 0;
-    return data.length <= offset;
-  }
-
-  private hold(seq: number, data: Buffer): void {
-    const copy = Buffer.from(data);
-    const same = this.held.findIndex((h) => h.seq === seq);
-    // A resend of a held sequence number replaces it (it may carry more characters).
-    if (same >= 0) this.held[same] = { seq, data: copy };
-    else this.held.push({ seq, data: copy });
-    while (this.held.length > SOL_MAX_HELD_PACKETS) this.stats.heldDropped += this.held.shift()!.data.length;
-    if (this.pausePolicy === 'nack') {
-      const offset = seq === this.lastInSeq ? this.lastInAccepted : 0;
-      this.sendAck(seq, offset, true);
-    }
-  }
-
-  /**
-   * Take what the credit allows from a BMC data packet and ACK it. A packet with the sequence number we
-   * accepted last is a resend (our ACK was lost): its first `lastInAccepted` characters were delivered
-   * already; only a longer tail is new (section 15.9, PROTOCOL.md). It is ACKed again in any case.
-   */
-  private acceptData(seq: number, data: Buffer): void {
-    const duplicate = seq === this.lastInSeq;
-    const offset = duplicate ? Math.min(this.lastInAccepted, data.length) : 0;
-    if (duplicate) this.stats.duplicatesDropped++;
-    const fresh = data.subarray(offset);
-    const take = Math.min(fresh.length, this.credit);
-    this.lastInSeq = seq;
-    this.lastInAccepted = offset + take;
-    if (take > 0) {
-      this.credit -= take;
-      this.stats.bytesIn += take;
-    }
-    // ACK first: onData may re-enter (the consumer sets a new credit), the ACK must not wait for that.
-    this.sendAck(seq, this.lastInAccepted, false);
-    if (take > 0) this.opts.onData?.(Buffer.from(fresh.subarray(0, take)));
+    this.zeroAckUntil = now + this.interval;
   }
 }
 

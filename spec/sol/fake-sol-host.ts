@@ -29,6 +29,7 @@ export function cc(code: number): IpmiCommandResponse {
 export const defaultResponder: Responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? activateOk() : cc(0));
 
 export class FakeSolHost implements SolHost {
+  address = '127.0.0.1';
   port = 623;
   integrity = true;
   confidentiality = false;

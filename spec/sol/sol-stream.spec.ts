@@ -5,9 +5,14 @@ import { Cmd } from '../../lib/codec/commands.js';
 import { NetFn } from '../../lib/codec/ipmi-message.js';
 import { SolOperation, SolStatus } from '../../lib/codec/sol-payload.js';
 import { IpmiError } from '../../lib/errors.js';
-import { FakeSolBmc, FakeSolHost, cc, sleep, until } from './fake-sol-host.js';
+import { ManualClock } from '../../lib/clock.js';
+import { FakeSolBmc, FakeSolHost, cc, until } from './fake-sol-host.js';
+
+/** Let the FakeSolHost's datagrams (delivered on the next macrotask) arrive. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function open(options: Partial<SolStreamOptions> = {}) {
+  const clock = options.clock ?? new ManualClock();
   const host = new FakeSolHost();
   const bmc = new FakeSolBmc(host);
   const stream = new SolStream(host, {
@@ -18,13 +23,15 @@ function open(options: Partial<SolStreamOptions> = {}) {
     maxOutboundChars: 255,
     retransmitIntervalMs: 20,
     maxRetransmits: 3,
+    ownershipCheckMs: 0,
     ...options,
+    clock,
   });
   const closes: (IpmiError | undefined)[] = [];
   const errors: Error[] = [];
-  stream.on('close', (reason?: IpmiError) => closes.push(reason));
+  stream.on('close', (reason) => closes.push(reason));
   stream.on('error', (e) => errors.push(e));
-  return { host, bmc, stream, closes, errors };
+  return { host, bmc, stream, closes, errors, clock: clock as ManualClock };
 }
 
 function write(stream: SolStream, chunk: string): Promise<Error | null | undefined> {
@@ -42,15 +49,17 @@ describe('SolStream', () => {
   });
 
   it('calls a write callback only once the BMC acknowledged all its characters', async () => {
-    const { bmc, stream } = open({ maxOutboundChars: 4 });
+    const { bmc, stream, clock } = open({ maxOutboundChars: 4 });
+    await until(() => stream.stats.packetsReceived === 1); // the priming packet's ACK
     const held: number[] = [];
     bmc.accept = (p) => (held.push(p.sequence), undefined); // the BMC sits on it
     let done = false;
     stream.write('abcdefgh', () => (done = true));
-    await until(() => held.length >= 1);
-    await sleep(10);
+    expect(held).to.have.length(1); // sent at once, and no timer can fire: time stands still
+    await settle();
     expect(done).to.equal(false);
     bmc.accept = (p) => p.data.length;
+    clock.advance(20); // the retransmission gets its ACK, the rest follows
     await until(() => done);
     expect(bmc.received.toString()).to.equal('abcdefgh');
     expect(stream.stats.bytesOut).to.equal(8);
@@ -58,7 +67,7 @@ describe('SolStream', () => {
   });
 
   it('keeps what is queued within the writable highWaterMark while the BMC does not acknowledge', async () => {
-    const { bmc, stream } = open({ writableHighWaterMark: 8, retransmitIntervalMs: 1000 });
+    const { bmc, stream, clock } = open({ writableHighWaterMark: 8, retransmitIntervalMs: 1000 });
     bmc.accept = () => undefined;
     const results: boolean[] = [];
     for (let i = 0; i < 6; i++) results.push(stream.write('abc'));
@@ -67,7 +76,7 @@ describe('SolStream', () => {
     let drained = false;
     stream.once('drain', () => (drained = true));
     bmc.accept = (p) => p.data.length;
-    // the retransmission of the outstanding packet now gets its ACK; the rest follows
+    clock.advance(1000); // the retransmission of the outstanding packet now gets its ACK; the rest follows
     await until(() => drained, 3000);
     expect(bmc.received.toString()).to.equal('abc'.repeat(6));
     stream.destroy();
@@ -88,8 +97,9 @@ describe('SolStream', () => {
     const { bmc, stream } = open({ readableHighWaterMark: 8 });
     bmc.output('12345678'); // fills the readable buffer
     await until(() => bmc.acks.length === 1);
-    const seq2 = bmc.output('abcd'); // no room: held, not acknowledged
-    await sleep(20);
+    const before = stream.stats.packetsReceived;
+    const seq2 = bmc.output('abcd'); // no room: held, not acknowledged (and no timer can fire)
+    await until(() => stream.stats.packetsReceived === before + 1);
     expect(bmc.acks).to.have.length(1);
     expect(stream.readableLength).to.equal(8);
     const got: string[] = [];
@@ -145,8 +155,9 @@ describe('SolStream', () => {
   it('a local destroy() deactivates the payload, best effort', async () => {
     const { host, stream, closes } = open();
     stream.destroy();
-    await until(() => closes.length === 1);
-    expect(host.requests.map((r) => r.cmd)).to.deep.equal([Cmd.DEACTIVATE_PAYLOAD]);
+    await until(() => closes.length === 1 && host.requests.length === 2);
+    // who holds it first (section 24.5; this fake cannot say), then Deactivate Payload
+    expect(host.requests.map((r) => r.cmd)).to.deep.equal([Cmd.GET_PAYLOAD_INSTANCE_INFO, Cmd.DEACTIVATE_PAYLOAD]);
   });
 
   it('the session closing destroys the stream with its reason and unsubscribes', async () => {
@@ -180,15 +191,18 @@ describe('SolStream', () => {
     expect(host.requests).to.have.length(0);
   });
 
-  it('an unanswered packet ends the stream with IPMI_ERR_SOL_TIMEOUT on the real timer', async () => {
-    const { bmc, stream, closes } = open({ retransmitIntervalMs: 10, maxRetransmits: 2 });
-    await until(() => bmc.packets.length >= 1); // primed
+  it('an unanswered packet ends the stream with IPMI_ERR_SOL_TIMEOUT after exactly its retransmissions', async () => {
+    const { bmc, stream, closes, clock } = open({ retransmitIntervalMs: 10, maxRetransmits: 2 });
+    await until(() => stream.stats.packetsReceived === 1); // primed
     bmc.accept = () => undefined;
-    const t0 = Date.now();
     stream.write('x');
-    await until(() => closes.length === 1, 2000);
-    expect(closes[0]!.code).to.equal('IPMI_ERR_SOL_TIMEOUT');
-    expect(Date.now() - t0).to.be.below(500);
+    clock.advance(29);
+    await settle();
+    expect(closes).to.have.length(0);
     expect(bmc.packets.filter((p) => p.data.toString() === 'x')).to.have.length(3); // 1 + 2 retransmissions
+    clock.advance(1); // the third interval ends unanswered
+    await until(() => closes.length === 1);
+    expect(closes[0]!.code).to.equal('IPMI_ERR_SOL_TIMEOUT');
+    expect(bmc.packets.filter((p) => p.data.toString() === 'x')).to.have.length(3);
   });
 });
