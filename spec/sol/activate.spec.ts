@@ -10,7 +10,33 @@ import {
 import { Cmd } from '../../lib/codec/commands.js';
 import { NetFn } from '../../lib/codec/ipmi-message.js';
 import { IpmiError, isIpmiError } from '../../lib/errors.js';
+import { SolSessionRegistry } from '../../lib/sol/sol-ownership.js';
 import { FakeSolBmc, FakeSolHost, activateOk, cc, until } from './fake-sol-host.js';
+
+function instanceInfo(holder: number) {
+  const data = Buffer.alloc(12);
+  data.writeUInt32LE(holder >>> 0, 0);
+  return { completionCode: 0, data };
+}
+
+/** A BMC whose payload is held by session `holder` until someone deactivates it. */
+function heldBy(host: FakeSolHost, holder: number | undefined): void {
+  let held = holder;
+  host.responder = (c) => {
+    if (c.cmd === Cmd.ACTIVATE_PAYLOAD) {
+      if (held !== undefined && held !== host.bmcSessionId) return cc(0x80);
+      held = host.bmcSessionId;
+      return activateOk();
+    }
+    if (c.cmd === Cmd.DEACTIVATE_PAYLOAD) {
+      if (held === undefined) return cc(0x80);
+      held = undefined;
+      return cc(0);
+    }
+    if (c.cmd === Cmd.GET_PAYLOAD_INSTANCE_INFO) return instanceInfo(held ?? 0);
+    return cc(0xc1);
+  };
+}
 
 async function rejection(p: Promise<unknown>): Promise<IpmiError> {
   try {
@@ -129,6 +155,84 @@ describe('activateSol', () => {
       const err = await rejection(activateSol(host, { steal: true }));
       expect(err.code).to.equal('IPMI_ERR_COMPLETION_CODE');
       expect(err.completionCode).to.equal(0xd4);
+    });
+  });
+
+  describe("steal policy: 'never' | 'own' | 'always' (C3)", () => {
+    const bmc = '127.0.0.1:623';
+
+    it("'own' takes the payload back from a session this process opened (our stale session)", async () => {
+      const registry = new SolSessionRegistry();
+      registry.add(bmc, 0x0a); // our earlier session, gone without deactivating
+      const host = new FakeSolHost();
+      heldBy(host, 0x0a);
+      const stream = await activateSol(host, { steal: 'own', ownSessions: registry, ownershipCheckMs: 0 });
+      expect(host.requests.map((r) => r.cmd)).to.deep.equal([
+        Cmd.ACTIVATE_PAYLOAD,
+        Cmd.GET_PAYLOAD_INSTANCE_INFO,
+        Cmd.DEACTIVATE_PAYLOAD,
+        Cmd.ACTIVATE_PAYLOAD,
+      ]);
+      expect(registry.has(bmc, host.bmcSessionId)).to.equal(true); // the new holder is ours too
+      await stream.deactivate();
+      expect(registry.has(bmc, host.bmcSessionId)).to.equal(false); // released cleanly: holds nothing
+    });
+
+    it("'own' never takes it from a session we did not open: IPMI_ERR_SOL_IN_USE naming the holder, no Deactivate", async () => {
+      const registry = new SolSessionRegistry();
+      registry.add('127.0.0.2:623', 0x0a); // the same session ID on another BMC is not this one
+      const host = new FakeSolHost();
+      heldBy(host, 0x0a);
+      const err = await rejection(activateSol(host, { steal: 'own', ownSessions: registry }));
+      expect(err.code).to.equal('IPMI_ERR_SOL_IN_USE');
+      expect(err.inferred).to.equal(false);
+      expect(err.message).to.match(/held by BMC session 0xa, which this process did not open/);
+      expect(host.requests.map((r) => r.cmd)).to.deep.equal([Cmd.ACTIVATE_PAYLOAD, Cmd.GET_PAYLOAD_INSTANCE_INFO]);
+    });
+
+    it("'own' with a BMC that cannot say who holds it: IPMI_ERR_SOL_IN_USE, nothing taken", async () => {
+      const host = new FakeSolHost();
+      host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? cc(0x80) : cc(0xc1));
+      const err = await rejection(activateSol(host, { steal: 'own', ownSessions: new SolSessionRegistry() }));
+      expect(err.code).to.equal('IPMI_ERR_SOL_IN_USE');
+      expect(err.message).to.match(/does not say which/);
+      expect(host.requests.filter((r) => r.cmd === Cmd.DEACTIVATE_PAYLOAD)).to.have.length(0);
+    });
+
+    it("'always' (and true) takes it from anyone; 'never' (and false, the default) from no one", async () => {
+      for (const steal of ['always', true] as const) {
+        const host = new FakeSolHost();
+        heldBy(host, 0x0a);
+        const stream = await activateSol(host, { steal, ownSessions: new SolSessionRegistry(), ownershipCheckMs: 0 });
+        expect(host.requests.map((r) => r.cmd)).to.deep.equal([Cmd.ACTIVATE_PAYLOAD, Cmd.DEACTIVATE_PAYLOAD, Cmd.ACTIVATE_PAYLOAD]);
+        stream.destroy();
+      }
+      for (const steal of ['never', false, undefined] as const) {
+        const host = new FakeSolHost();
+        heldBy(host, 0x0a);
+        const err = await rejection(activateSol(host, { steal, ownSessions: new SolSessionRegistry() }));
+        expect(err.code).to.equal('IPMI_ERR_SOL_IN_USE');
+        expect(host.requests).to.have.length(1);
+      }
+    });
+
+    it('rejects an unknown policy before sending anything', async () => {
+      const host = new FakeSolHost();
+      const err = await rejection(activateSol(host, { steal: 'sometimes' as 'own' }));
+      expect(err.code).to.equal('IPMI_ERR_BAD_ARGUMENT');
+      expect(host.requests).to.have.length(0);
+    });
+
+    it('remembers the session before Activate (a lost answer may still have activated it); forgets it on a refusal', async () => {
+      const registry = new SolSessionRegistry();
+      const host = new FakeSolHost();
+      host.responder = (c) => {
+        if (c.cmd === Cmd.ACTIVATE_PAYLOAD) expect(registry.has(bmc, host.bmcSessionId)).to.equal(true);
+        return cc(0x81);
+      };
+      const err = await rejection(activateSol(host, { ownSessions: registry }));
+      expect(err.code).to.equal('IPMI_ERR_SOL_DISABLED');
+      expect(registry.size).to.equal(0);
     });
   });
 

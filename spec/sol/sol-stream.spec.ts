@@ -205,4 +205,43 @@ describe('SolStream', () => {
     expect(closes[0]!.code).to.equal('IPMI_ERR_SOL_TIMEOUT');
     expect(bmc.packets.filter((p) => p.data.toString() === 'x')).to.have.length(3);
   });
+
+  describe('takeUnacknowledged(): the one ledger of what the BMC never acknowledged (C2)', () => {
+    it('the BMC lost mid-packet: exactly the unacknowledged tail, queued and still buffered, in write order', async () => {
+      const { bmc, stream, clock, closes } = open({ maxOutboundChars: 4, retransmitIntervalMs: 10, maxRetransmits: 2 });
+      await until(() => stream.stats.packetsReceived === 1); // primed
+      let packets = 0;
+      // the BMC takes "ab" of the first packet "abcd", then hears nothing more
+      bmc.accept = (p) => (++packets === 1 ? 2 : undefined);
+      stream.write('abcdefghij');
+      stream.write('XYZ'); // waits in the Writable's buffer behind the first write
+      await until(() => packets === 2); // "cdef" went out as a new packet, unanswered
+      expect(stream.takeUnacknowledged()).to.deep.equal(Buffer.alloc(0)); // open: on its way, nothing taken
+      expect(bmc.received.toString()).to.equal('ab');
+      clock.advance(30); // two retransmissions, then the give-up
+      await until(() => closes.length === 1);
+      expect(closes[0]!.code).to.equal('IPMI_ERR_SOL_TIMEOUT');
+      expect(stream.takeUnacknowledged().toString()).to.equal('cdefghijXYZ');
+      expect(stream.takeUnacknowledged()).to.deep.equal(Buffer.alloc(0)); // taking empties it
+    });
+
+    it('after deactivate(): what was queued, plus writes made while Deactivate Payload was on its way', async () => {
+      const { bmc, stream } = open({ maxOutboundChars: 4 });
+      await until(() => stream.stats.packetsReceived === 1);
+      bmc.accept = () => undefined;
+      stream.write('1234');
+      const done = stream.deactivate();
+      stream.write('56');
+      await done;
+      expect(stream.takeUnacknowledged().toString()).to.equal('123456');
+    });
+
+    it('everything acknowledged: an empty Buffer', async () => {
+      const { stream } = open();
+      await write(stream, 'all of it');
+      await stream.deactivate();
+      expect(stream.takeUnacknowledged()).to.deep.equal(Buffer.alloc(0));
+      expect('acknowledgedBytes' in stream).to.equal(false); // the ledger is one, not reconstructed from a count
+    });
+  });
 });
