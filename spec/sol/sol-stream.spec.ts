@@ -212,7 +212,7 @@ describe('SolStream', () => {
       await until(() => stream.stats.packetsReceived === 1); // primed
       let packets = 0;
       // the BMC takes "ab" of the first packet "abcd", then hears nothing more
-      bmc.accept = (p) => (++packets === 1 ? 2 : undefined);
+      bmc.accept = () => (++packets === 1 ? 2 : undefined);
       stream.write('abcdefghij');
       stream.write('XYZ'); // waits in the Writable's buffer behind the first write
       await until(() => packets === 2); // "cdef" went out as a new packet, unanswered
