@@ -23,8 +23,9 @@ export { NetFn } from './codec/ipmi-message.js';
 export { Cmd, type DeviceId } from './codec/commands.js';
 
 // Serial-over-LAN
-export { SolStream, DEFAULT_SOL_READABLE_HWM, DEFAULT_SOL_WRITABLE_HWM } from './sol/sol-stream.js';
-export { activateSol, deactivateSol, type ActivateSolOptions, type SolPortPolicy } from './sol/activate.js';
+export { SolStream, DEFAULT_SOL_READABLE_HWM, DEFAULT_SOL_WRITABLE_HWM, DEFAULT_SOL_OWNERSHIP_CHECK_MS, type SolStreamEvents } from './sol/sol-stream.js';
+export { activateSol, deactivateSol, type ActivateSolOptions, type SolPortPolicy, type SolStealPolicy } from './sol/activate.js';
+export { SolSessionRegistry, ownSolSessions, SOL_OWN_SESSIONS_MAX } from './sol/sol-ownership.js';
 export {
   DEFAULT_SOL_RETRANSMIT_INTERVAL_MS,
   DEFAULT_SOL_MAX_RETRANSMITS,
