@@ -131,11 +131,6 @@ export class FakeSolBmc {
   }
 }
 
-/** Resolve after `ms` real milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Wait until `cond()` holds, polling every few ms; fails after `timeoutMs`. */
 export async function until(cond: () => boolean, timeoutMs = 2000): Promise<void> {
   const start = Date.now();
