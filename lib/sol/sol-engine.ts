@@ -21,10 +21,8 @@
  * - ACKs are always sent as ACK-only packets (sequence 0), never piggy-backed on our data packets: a data
  *   packet is retransmitted with identical bytes, and a piggy-backed ACK would be replayed with it; after
  *   the BMC's sequence numbers wrap (15 packets) such a stale ACK could acknowledge a packet we never saw.
- * - Inbound backpressure: the consumer grants a character credit (`setInboundCredit`). With no credit a data
- *   packet is held (bounded: SOL_MAX_HELD_PACKETS), then partially ACKed so the BMC keeps the data
- *   (`inboundPause: 'ack-zero'`, the default), or left unacknowledged (`'silent'`) or NACKed (`'nack'`); when
- *   credit returns, held packets are delivered and ACKed. See `InboundPausePolicy`.
+ * - Inbound backpressure: the consumer grants a character credit (`setInboundCredit`); without it, data packets
+ *   are held, bounded, and answered per `InboundPausePolicy` (sol-inbound.ts).
  */
 import { IpmiError } from '../errors.js';
 import {
@@ -46,10 +44,12 @@ import {
   SOL_OVERSIZED_MAX_CHARACTERS,
   type SolWorkarounds,
 } from './sol-workarounds.js';
+import type { SolEngineOptions } from './sol-engine-options.js';
 import { SolOutboundQueue } from './sol-outbound-queue.js';
-import { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SolInbound } from './sol-inbound.js';
+import { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SolInbound, type InboundPausePolicy } from './sol-inbound.js';
 
-export { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SOL_OVERSIZED_MAX_CHARACTERS, type SolStats, type SolWorkarounds };
+export type { SolEngineOptions } from './sol-engine-options.js';
+export { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SOL_OVERSIZED_MAX_CHARACTERS, type InboundPausePolicy, type SolStats, type SolWorkarounds };
 
 /** Default time between retransmissions of an unacknowledged SOL packet (FreeIPMI's default is 500 ms). */
 export const DEFAULT_SOL_RETRANSMIT_INTERVAL_MS = 500;
@@ -73,50 +73,6 @@ export const DEFAULT_SOL_MAX_RETRANSMITS = 10;
 export const SOL_PRIME_SEQUENCE = SOL_MAX_SEQUENCE;
 /** Transmissions of the priming packet before we go on without its ACK. */
 export const SOL_PRIME_MAX_SENDS = 2;
-
-/**
- * What to answer a BMC data packet when the consumer has no room (section 15.9, table 15-2 byte 4 bit 6).
- * - 'ack-zero' (default): hold the packet for SOL_PAUSED_ACK_MS, then ACK it with the characters actually
- *   taken (0 for a new packet) and no NACK bit, and drop our copy: a partial ACK, after which the BMC resends
- *   the characters in its next packet (section 15.9). The BMC keeps the data, not us, for as long as the
- *   consumer stalls. ipmi_sim resends at once and, unlike a retransmission on its own timer, does not count
- *   this against its give-up budget (OpenIPMI lanserv/sol.c); paced at SOL_PAUSED_ACK_MS this is a few small
- *   packets a second per stalled console. Resuming within the pause delivers the held packet at once.
- * - 'silent': do not ACK; the BMC retransmits, and the packet is ACKed when the consumer has room. A stall
- *   longer than the BMC's retry budget loses data on the BMC (ipmi_sim: 6 s, then it discards its whole
- *   buffer and stops reading its serial port for good).
- * - 'nack': ACK with accepted count 0 and the NACK bit, the spec's way to ask the BMC to hold its data. On
- *   resume the held packet is delivered and ACKed without the NACK bit. ipmi_sim answers a console NACK by
- *   advancing its sequence number and waiting for an ACK of a packet it never sends: its output stalls.
- */
-export type InboundPausePolicy = 'ack-zero' | 'silent' | 'nack';
-
-
-export interface SolEngineOptions {
-  /** Emit one SOL payload (header + characters). */
-  send(payload: Buffer): void;
-  /** Characters per packet: min(255, BMC inbound payload size - 4); clamped to 1..255. */
-  maxOutboundChars: number;
-  retransmitIntervalMs?: number;
-  maxRetransmits?: number;
-  inboundPause?: InboundPausePolicy;
-  workarounds?: SolWorkarounds;
-  /** Initial inbound credit in characters (default: unlimited until the consumer sets one). */
-  inboundCredit?: number;
-  /** Characters from the BMC, in order, never more than the credit. */
-  onData?(chars: Buffer): void;
-  /** `count` more characters of what was written were acknowledged by the BMC (in order). */
-  onAcked?(count: number): void;
-  /** The BMC reported a break on the serial line (status bit 0x04). */
-  onBreak?(): void;
-  /**
-   * The priming packet went unanswered SOL_PRIME_MAX_SENDS times. Return true when the transport now sends
-   * elsewhere (another UDP port): the engine then probes again there.
-   */
-  onPrimeUnanswered?(): boolean;
-  /** The engine ended because of the BMC (deactivated) or a timeout. Not called for close(). */
-  onEnd?(reason: IpmiError): void;
-}
 
 interface Outstanding {
   kind: 'prime' | 'data' | 'op';
@@ -344,8 +300,8 @@ export class SolEngine {
   /** workarounds.serialKeepalive: the BMC was quiet for the interval and nothing is in flight. */
   private maybeSerialKeepalive(now: number): void {
     const mode = this.workarounds.serialKeepalive;
-    if (!mode || this.ended || !this.started || this.outstanding || this.queue.length > 0) return;
-    if (now < this.lastBmcOutputAt + serialKeepaliveInterval(this.workarounds.serialKeepaliveMs)) return;
+    const due = this.ended ? undefined : this.serialKeepaliveDue();
+    if (!mode || due === undefined || now < due) return;
     this.lastBmcOutputAt = now;
     this.stats.serialKeepalives = (this.stats.serialKeepalives ?? 0) + 1;
     this.queue.pushOp(0, noop, serialKeepaliveCharacters(mode));
@@ -355,25 +311,23 @@ export class SolEngine {
   /** When `poll` next has something to do (absolute, same clock as `now`), or undefined. */
   nextDeadline(): number | undefined {
     if (this.ended) return undefined;
-    // only while the sender is idle: a deadline that cannot act would make the stream's timer spin
-    const senderIdle = !this.outstanding && this.queue.length === 0;
-    const keepalive =
-      this.workarounds.serialKeepalive && this.started && senderIdle ? this.lastBmcOutputAt + serialKeepaliveInterval(this.workarounds.serialKeepaliveMs) : undefined;
-    const other = this.nextProtocolDeadline();
-    if (keepalive === undefined) return other;
-    return other === undefined ? keepalive : Math.min(other, keepalive);
-  }
-
-  private nextProtocolDeadline(): number | undefined {
     let sender: number | undefined;
     if (this.outstanding) sender = this.outstanding.lastSentAt + this.interval;
     else if (this.queue.length > 0) {
       const t = Math.max(this.remoteBusy ? this.remoteBusyUntil : 0, this.zeroAckUntil);
       sender = t > 0 ? t : undefined;
     }
-    const pausedAckAt = this.inbound.pausedAckAt;
-    if (pausedAckAt === undefined) return sender;
-    return sender === undefined ? pausedAckAt : Math.min(sender, pausedAckAt);
+    return earliest(earliest(sender, this.inbound.pausedAckAt), this.serialKeepaliveDue());
+  }
+
+  /**
+   * workarounds.serialKeepalive: when the next keepalive is due; only while the sender is idle (a deadline that
+   * cannot act would make the stream's timer spin).
+   */
+  private serialKeepaliveDue(): number | undefined {
+    const { serialKeepalive, serialKeepaliveMs } = this.workarounds;
+    if (!serialKeepalive || !this.started || this.outstanding || this.queue.length > 0) return undefined;
+    return this.lastBmcOutputAt + serialKeepaliveInterval(serialKeepaliveMs);
   }
 
   /** Stop locally: nothing more is sent; queued operations fail with `reason`. onEnd is not called. */
@@ -523,3 +477,7 @@ export class SolEngine {
 }
 
 function noop(): void {}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}

@@ -3,13 +3,29 @@
  * credit, held packets while it has no room, and our ACKs (always ACK-only packets, sequence 0). Part of
  * SolEngine, which owns it; no timers and no I/O of its own.
  */
-import type { InboundPausePolicy } from './sol-engine.js';
 import type { SolStats } from './sol-stats.js';
 
 /** Inbound data packets held (unacknowledged) while the consumer gives no credit: at most 4 x 255 bytes. */
 export const SOL_MAX_HELD_PACKETS = 4;
 /** 'ack-zero': how long a held packet waits for the consumer before its partial ACK (below 1 s BMC timers). */
 export const SOL_PAUSED_ACK_MS = 250;
+
+/**
+ * What to answer a BMC data packet when the consumer has no room (section 15.9, table 15-2 byte 4 bit 6).
+ * - 'ack-zero' (default): hold the packet for SOL_PAUSED_ACK_MS, then ACK it with the characters actually
+ *   taken (0 for a new packet) and no NACK bit, and drop our copy: a partial ACK, after which the BMC resends
+ *   the characters in its next packet (section 15.9). The BMC keeps the data, not us, for as long as the
+ *   consumer stalls. ipmi_sim resends at once and, unlike a retransmission on its own timer, does not count
+ *   this against its give-up budget (OpenIPMI lanserv/sol.c); paced at SOL_PAUSED_ACK_MS this is a few small
+ *   packets a second per stalled console. Resuming within the pause delivers the held packet at once.
+ * - 'silent': do not ACK; the BMC retransmits, and the packet is ACKed when the consumer has room. A stall
+ *   longer than the BMC's retry budget loses data on the BMC (ipmi_sim: 6 s, then it discards its whole
+ *   buffer and stops reading its serial port for good).
+ * - 'nack': ACK with accepted count 0 and the NACK bit, the spec's way to ask the BMC to hold its data. On
+ *   resume the held packet is delivered and ACKed without the NACK bit. ipmi_sim answers a console NACK by
+ *   advancing its sequence number and waiting for an ACK of a packet it never sends: its output stalls.
+ */
+export type InboundPausePolicy = 'ack-zero' | 'silent' | 'nack';
 
 export interface SolInboundOptions {
   policy: InboundPausePolicy;

@@ -6,7 +6,6 @@ import { expect } from 'chai';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
 import { activateSol } from '../../lib/sol/activate.js';
 import { IpmiError } from '../../lib/errors.js';
-import { activateSol } from '../../lib/sol/activate.js';
 import { requirePeer } from '../helpers/peers.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
 import { lanplusArgs, runIpmitool, startIpmitoolSol } from '../helpers/ipmitool.js';
