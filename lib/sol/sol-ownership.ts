@@ -3,9 +3,10 @@
  *
  * Get Payload Instance Info (IPMI 2.0 section 24.5, table 24-6): request payload type | instance; response
  * bytes 1-4 = the ID of the session the instance is active in (LS byte first), 00000000h when it is not active,
- * then 8 bytes of payload-specific data. ipmi_sim answers the BMC-side session ID (fixtures/ipmi_sim/NOTES.md);
- * FreeIPMI's ipmiconsole reads the same field. It is the ID the BMC gave the session in its Open Session response,
- * which is what `SolHost.bmcSessionId` reports for our own sessions.
+ * then 8 bytes of payload-specific data. ipmi_sim answers the BMC-side session ID (fixtures/ipmi_sim/NOTES.md,
+ * measured; spec/interop/sol-vs-ipmi-sim.spec.ts relies on it): the ID the BMC gave the session in its Open Session
+ * response, which is what `SolHost.bmcSessionId` reports for our own sessions. A BMC that lacks the command answers
+ * 0xC1 (invalid command): the holder is then unknown.
  */
 import { Cmd, encodeGetPayloadInstanceInfo } from '../codec/commands.js';
 import { NetFn } from '../codec/ipmi-message.js';
