@@ -11,6 +11,7 @@ import { Cmd } from '../../lib/codec/commands.js';
 import { NetFn } from '../../lib/codec/ipmi-message.js';
 import { IpmiError, isIpmiError } from '../../lib/errors.js';
 import { SolSessionRegistry } from '../../lib/sol/sol-ownership.js';
+import { ManualClock } from '../../lib/clock.js';
 import { FakeSolBmc, FakeSolHost, activateOk, cc, until } from './fake-sol-host.js';
 
 function instanceInfo(holder: number) {
@@ -287,9 +288,13 @@ describe('activateSol', () => {
       const host = new FakeSolHost();
       host.port = 623;
       host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? activateOk({ port: 1623 }) : cc(0));
-      const stream = await activateSol(host, { retransmitIntervalMs: 10 });
+      const clock = new ManualClock();
+      const stream = await activateSol(host, { retransmitIntervalMs: 10, clock });
       expect(stream.port).to.equal(623);
-      await until(() => host.sent.some((s) => s.options.port === 1623), 2000);
+      clock.advance(10); // the priming packet's second transmission, still on 623
+      expect(host.sent.map((s) => s.options.port)).to.deep.equal([623, 623]);
+      clock.advance(10); // unanswered twice: probe the reported port
+      expect(host.sent.map((s) => s.options.port)).to.deep.equal([623, 623, 1623]);
       expect(stream.port).to.equal(1623);
       const onSession = host.sent.filter((s) => s.options.port === 623);
       expect(onSession.length).to.be.greaterThan(0);
@@ -302,10 +307,15 @@ describe('activateSol', () => {
       const host = new FakeSolHost();
       host.port = 40623;
       host.responder = (c) => (c.cmd === Cmd.ACTIVATE_PAYLOAD ? activateOk({ port: 623 }) : cc(0));
-      const stream = await activateSol(host, { retransmitIntervalMs: 10, ownershipCheckMs: 0 });
-      await until(() => host.sent.some((s) => s.options.port === 623), 2000);
+      const clock = new ManualClock();
+      const stream = await activateSol(host, { retransmitIntervalMs: 10, ownershipCheckMs: 0, clock });
+      clock.advance(20);
+      expect(stream.port).to.equal(623);
       // the probe on 623 goes unanswered too: back to 40623, where data then goes
-      await until(() => host.sent.filter((s) => s.options.port === 623).length >= 2 && stream.port === 40623, 2000);
+      clock.advance(20);
+      expect(host.sent.map((s) => s.options.port)).to.deep.equal([40623, 40623, 623, 623]);
+      expect(stream.port).to.equal(40623);
+      clock.advance(10); // this BMC ACKs no empty packet: go on without the priming ACK
       stream.write('x');
       await until(() => host.sent.some((s) => s.payload.length > 4), 2000);
       expect(host.sent.filter((s) => s.payload.length > 4).every((s) => s.options.port === 40623)).to.equal(true);
