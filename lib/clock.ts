@@ -94,3 +94,42 @@ export class ManualClock implements Clock {
     return best;
   }
 }
+
+/**
+ * The one timer of a state machine that reports `nextDeadline()` and wants `poll(now)` then: armed at the deadline,
+ * re-armed only when it moved. Call `rearm()` after every call into the machine; `cancel()` when it is done.
+ */
+export class DeadlineTimer {
+  readonly #clock: Clock;
+  readonly #nextDeadline: () => number | undefined;
+  readonly #poll: (now: number) => void;
+  #timer: ClockTimer | undefined;
+  #at: number | undefined;
+
+  constructor(clock: Clock, nextDeadline: () => number | undefined, poll: (now: number) => void) {
+    this.#clock = clock;
+    this.#nextDeadline = nextDeadline;
+    this.#poll = poll;
+  }
+
+  /** Arm at the machine's next deadline (nothing when it did not move; no timer when there is none). */
+  rearm(): void {
+    const at = this.#nextDeadline();
+    if (at === this.#at) return;
+    this.cancel();
+    this.#at = at;
+    if (at === undefined) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#at = undefined;
+      this.#poll(this.#clock.now());
+      this.rearm();
+    }, at - this.#clock.now());
+  }
+
+  cancel(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#at = undefined;
+  }
+}

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ManualClock, systemClock } from '../lib/clock.js';
+import { DeadlineTimer, ManualClock, systemClock } from '../lib/clock.js';
 
 describe('clock', () => {
   it('ManualClock fires due timers in deadline order, each at its own time, and none early', () => {
@@ -44,5 +44,36 @@ describe('clock', () => {
     await new Promise<void>((resolve) => setImmediate(resolve));
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(fired).to.equal(false);
+  });
+
+  it('DeadlineTimer: one timer at the machine\'s deadline, re-armed only when it moved, polled with its time', () => {
+    const clock = new ManualClock(100);
+    const deadlines: (number | undefined)[] = [150, 150, 120, undefined];
+    let deadline: number | undefined = 150;
+    const polls: number[] = [];
+    const timer = new DeadlineTimer(
+      clock,
+      () => deadline,
+      (now) => {
+        polls.push(now);
+        deadline = deadlines.shift() === undefined ? undefined : now + 10;
+      },
+    );
+    timer.rearm();
+    timer.rearm(); // the same deadline: still one timer
+    expect(clock.pending()).to.equal(1);
+    clock.advance(49);
+    expect(polls).to.deep.equal([]);
+    clock.advance(1);
+    expect(polls).to.deep.equal([150]); // then re-armed at 160 by the machine
+    deadline = 155; // moved earlier by a call into the machine
+    timer.rearm();
+    expect(clock.pending()).to.equal(1);
+    clock.advance(5);
+    expect(polls).to.deep.equal([150, 155]);
+    timer.cancel();
+    clock.advance(1000);
+    expect(polls).to.deep.equal([150, 155]);
+    expect(clock.pending()).to.equal(0);
   });
 });

@@ -17,7 +17,7 @@
 import { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import { IpmiError, isIpmiError } from '../errors.js';
-import { systemClock, type Clock, type ClockTimer } from '../clock.js';
+import { DeadlineTimer, systemClock, type Clock, type ClockTimer } from '../clock.js';
 import type { AnyListener } from '../typed-events.js';
 import { isOlderSequence } from '../codec/rmcp.js';
 import { SolEngine, type InboundPausePolicy, type SolStats, type SolWorkarounds } from './sol-engine.js';
@@ -106,8 +106,8 @@ export class SolStream extends Duplex {
   readonly #pending: PendingWrite[] = [];
   #written = 0;
   #acked = 0;
-  #timer: ClockTimer | undefined;
-  #timerAt: number | undefined;
+  /** The one timer of the engine, armed at its next deadline. */
+  readonly #timer: DeadlineTimer;
   #ownershipTimer: ClockTimer | undefined;
   /** false once the BMC showed it cannot answer Get Payload Instance Info. */
   #ownershipAnswered = true;
@@ -143,6 +143,11 @@ export class SolStream extends Duplex {
     this.#onRelease = options.onRelease;
     this.#ownershipCheckMs = options.ownershipCheckMs ?? DEFAULT_SOL_OWNERSHIP_CHECK_MS;
     this.#engine = this.#createEngine(options);
+    this.#timer = new DeadlineTimer(
+      this.#clock,
+      () => this.#engine.nextDeadline(),
+      (now) => this.#engine.poll(now),
+    );
     this.#unsubscribe.push(
       host.onSolPayload((payload, sessionSequence) => this.#receive(payload, sessionSequence)),
       host.onClose((reason) => {
@@ -453,26 +458,12 @@ export class SolStream extends Duplex {
     return this.closeReason ?? new IpmiError('IPMI_ERR_SESSION_CLOSED', 'The SOL stream is closed');
   }
 
-  /** One timer, armed at the engine's next deadline. */
   #reschedule(): void {
-    const at = this.#engine.nextDeadline();
-    if (at === this.#timerAt) return;
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#timerAt = at;
-    if (at === undefined) return;
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = undefined;
-      this.#engine.poll(this.#clock.now());
-      this.#reschedule();
-    }, at - this.#clock.now());
+    this.#timer.rearm();
   }
 
   #stopTimers(): void {
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#timerAt = undefined;
+    this.#timer.cancel();
     this.#ownershipTimer?.cancel();
     this.#ownershipTimer = undefined;
   }
