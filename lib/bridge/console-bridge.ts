@@ -26,9 +26,9 @@
  *   and, in 'always' mode, the bridge waits for the next client before trying again.
  * - Idle timeout like socat -T: no byte either way for `idleTimeoutMs` -> the client is closed (and in
  *   'on-connect' mode the console released).
- * - No keystroke is lost with a console: every chunk written to it is kept until its write callback runs (for
- *   SOL: the BMC acknowledged it). If the console is lost, what it never acknowledged (exactly, by its
- *   `acknowledgedBytes`) goes back to the front of the hold and is written to the next console. A console
+ * - No keystroke is lost with a console: the console source owns the one ledger of what the far end
+ *   acknowledged. If the console is lost while a client is connected, what it never acknowledged
+ *   (`takeUnacknowledged()`) goes back to the front of the hold and is written to the next console. A console
  *   released on purpose (the client left) drops it.
  * - Every timer (idle, retry backoff, open timeout, in-use grace, linger, deactivate bound) runs on the
  *   `clock` setting.
@@ -155,10 +155,6 @@ export class ConsoleBridge extends EventEmitter {
 
   #hold: Buffer[] = [];
   #holdSize = 0;
-  /** Chunks written to the current console whose write callback has not run yet, oldest first. */
-  #unacked: Buffer[] = [];
-  /** Bytes written to the current console before the first chunk of #unacked (its acknowledged prefix). */
-  #ackedBase = 0;
   #idleTimer: ClockTimer | undefined;
   #lastActivity = 0;
 
@@ -352,7 +348,7 @@ export class ConsoleBridge extends EventEmitter {
     const target = this.#supervisor.stream;
     if (target !== undefined && target.writable) {
       this.#counts.bytesFromClient += data.length;
-      this.#writeToConsole(target, data);
+      target.write(data);
     } else {
       // No console (opening or reopening): hold up to holdBytes; the rest goes back into the socket,
       // which stays paused until the console is back.
@@ -415,12 +411,10 @@ export class ConsoleBridge extends EventEmitter {
     const onDrain = (): void => this.#updateFlow();
     stream.on('data', onData);
     stream.on('drain', onDrain);
-    this.#unacked = [];
-    this.#ackedBase = 0;
     const held = this.#hold;
     this.#hold = [];
     this.#holdSize = 0;
-    for (const chunk of held) this.#writeToConsole(stream, chunk);
+    for (const chunk of held) stream.write(chunk);
     this.#updateFlow();
     return () => {
       stream.off('data', onData);
@@ -428,36 +422,13 @@ export class ConsoleBridge extends EventEmitter {
     };
   }
 
-  /** Write to the console, keeping the chunk until its callback says the far end has it. */
-  #writeToConsole(stream: ConsoleStream, chunk: Buffer): void {
-    this.#unacked.push(chunk);
-    stream.write(chunk, (error) => {
-      if (error || stream !== this.#supervisor.stream || this.#unacked[0] !== chunk) return;
-      this.#unacked.shift();
-      this.#ackedBase += chunk.length;
-    });
-  }
-
-  /** The lost console's unacknowledged bytes go back to the front of the hold (a bound: its writable buffer). */
-  #replayUnacknowledged(stream: ConsoleStream): void {
-    let skip = Math.max(0, (stream.acknowledgedBytes ?? this.#ackedBase) - this.#ackedBase);
-    const replay: Buffer[] = [];
-    for (const chunk of this.#unacked) {
-      if (skip >= chunk.length) {
-        skip -= chunk.length;
-        continue;
-      }
-      replay.push(skip > 0 ? chunk.subarray(skip) : chunk);
-      skip = 0;
-    }
-    this.#unacked = [];
-    this.#ackedBase = 0;
-    const size = replay.reduce((n, c) => n + c.length, 0);
-    if (size === 0) return;
-    debug('%s %d unacknowledged bytes kept for the next console', this.#label, size);
-    this.#hold = [...replay, ...this.#hold];
-    this.#holdSize += size;
-    this.#counts.replayedBytes += size;
+  /** A lost console's unacknowledged bytes go back to the front of the hold (bounded by its own buffers). */
+  #replay(unacknowledged: Buffer): void {
+    if (unacknowledged.length === 0) return;
+    debug('%s %d unacknowledged bytes kept for the next console', this.#label, unacknowledged.length);
+    this.#hold.unshift(unacknowledged);
+    this.#holdSize += unacknowledged.length;
+    this.#counts.replayedBytes += unacknowledged.length;
   }
 
   // ---- idle timer ----------------------------------------------------------------------------------------
@@ -497,8 +468,8 @@ export class ConsoleBridge extends EventEmitter {
         (this.settings.activation === 'always' || this.#client !== undefined),
       attach: (stream) => this.#attachConsole(stream),
       lost: (stream) => {
-        if (this.#client !== undefined) this.#replayUnacknowledged(stream);
-        else this.#unacked = [];
+        const unacknowledged = stream.takeUnacknowledged(); // emptied either way: the source keeps no copy
+        if (this.#client !== undefined) this.#replay(unacknowledged);
         this.#updateFlow(); // the socket now feeds the hold
       },
       error: (error) => this.#emitError(error),

@@ -20,11 +20,12 @@ import type { Duplex } from 'node:stream';
 export interface ConsoleStream extends Duplex {
   deactivate(): Promise<void>;
   /**
-   * Bytes written so far that the far end has taken (SOL: acknowledged by the BMC), counting from the first
-   * write. Lets the bridge replay exactly the unacknowledged tail when the console is lost; without it, the
-   * bridge replays every write whose callback had not run (a partly taken write is then sent again whole).
+   * The one ledger of keystrokes (the source owns what the far end acknowledged; the bridge keeps no copy).
+   * Once the stream has closed or was deactivated: the bytes written to it that the far end never
+   * acknowledged (queued in the stream, including its Writable buffer, or in flight), in write order. Calling
+   * it empties the ledger; an empty Buffer when none. The bridge writes them to the next console first.
    */
-  readonly acknowledgedBytes?: number;
+  takeUnacknowledged(): Buffer;
 }
 
 export interface ConsoleOpenOptions {

@@ -33,7 +33,7 @@ export class IpmiConsoleSource implements ConsoleSource {
     let sol: ConsoleStream;
     try {
       signal.throwIfAborted();
-      sol = await activateSol(session, { ...solOptions, instance: solInstance, steal: options?.steal ?? false });
+      sol = withLedger(await activateSol(session, { ...solOptions, instance: solInstance, steal: options?.steal ?? false }));
     } catch (error) {
       await session.close();
       throw error;
@@ -47,4 +47,11 @@ export class IpmiConsoleSource implements ConsoleSource {
     };
     return sol;
   }
+}
+
+/** Interim until SolStream.takeUnacknowledged lands (h-sol, contract C2): a stream without it replays nothing. */
+function withLedger(stream: object): ConsoleStream {
+  const console = stream as ConsoleStream;
+  console.takeUnacknowledged ??= () => Buffer.alloc(0);
+  return console;
 }

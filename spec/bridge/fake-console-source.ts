@@ -76,6 +76,7 @@ export class FakeConsoleStream extends Duplex implements ConsoleStream {
   #produceSeed = 0;
   #deactivation: Promise<void> | undefined;
   #closeReason: IpmiError | undefined;
+  #ledgerTaken = false;
 
   constructor(source: FakeConsoleSource, id: number, options: ResolvedOptions) {
     super({
@@ -106,6 +107,20 @@ export class FakeConsoleStream extends Duplex implements ConsoleStream {
     this.#produceTotal = total;
     this.#produceSeed = seed;
     this.#schedulePump();
+  }
+
+  /**
+   * ConsoleStream.takeUnacknowledged: what the BMC never consumed (its inbound buffer, a partly consumed chunk
+   * cut exactly) and what still waits in the Writable's own buffer, in write order; empties the ledger.
+   */
+  takeUnacknowledged(): Buffer {
+    // Node keeps the chunks it has not handed to _write yet in writableBuffer (kept after destroy()).
+    const pending = (this as unknown as { writableBuffer?: Array<{ chunk: Buffer }> }).writableBuffer ?? [];
+    const queued = pending.map((entry) => entry.chunk);
+    const ledger = Buffer.concat([...this.#inbound.splice(0), ...(this.#ledgerTaken ? [] : queued)]);
+    this.#inboundSize = 0;
+    this.#ledgerTaken = true;
+    return ledger;
   }
 
   /** The console is lost (BMC reboot...). `lingering`: the BMC still holds the payload (needs a steal). */
