@@ -7,17 +7,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { systemClock, type Clock } from '../clock.js';
 import { IpmiError } from '../errors.js';
+import type { StealPolicy } from './console-source.js';
+
+export type { StealPolicy } from './console-source.js';
 
 export type ActivationMode = 'on-connect' | 'always';
 
-/**
- * Who the bridge may take a console over from when the BMC says it is in use (IPMI_ERR_SOL_IN_USE):
- * - 'never': nobody; the client is told the console is in use.
- * - 'own' (default): only a payload held by a session this process opened (our own stale session after a lost
- *   console or a quick reconnect); one held by anyone else (an administrator's ipmitool) is left alone.
- * - 'always': anyone (what `ipmitool sol activate` does after `sol deactivate`).
- */
-export type StealPolicy = 'never' | 'own' | 'always';
 export const STEAL_POLICIES: readonly StealPolicy[] = Object.freeze(['never', 'own', 'always'] as const);
 
 export interface ReconnectOptions {
@@ -79,8 +74,13 @@ export interface BridgeSettings {
   lingerMs?: number;
   /** the one line sent to a refused client */
   inUseMessage?: string;
-  /** on IPMI_ERR_SOL_IN_USE, try once more with steal: true (default true) */
-  stealOnInUse?: boolean;
+  /**
+   * Whom to take the console over from when the BMC says it is in use (IPMI_ERR_SOL_IN_USE), see StealPolicy:
+   * 'own' (default) reclaims only a payload held by a session this process opened (our own stale session after
+   * a lost console or a quick reconnect), never one an administrator took; 'never'; 'always' (anyone). When
+   * the policy does not cover the holder, the client gets `console unavailable: IPMI_ERR_SOL_IN_USE: ...`.
+   */
+  steal?: StealPolicy;
   /**
    * Serve TLS instead of plain TCP (the URL becomes tls://host:port). key and cert in PEM; the rest of Node's
    * tls.createServer options (ca, requestCert for client certificates, minVersion...) pass through.
@@ -142,6 +142,9 @@ export function resolveBridgeSettings(options: BridgeSettings = {}): ResolvedBri
   if (typeof clock?.setTimeout !== 'function' || typeof clock.now !== 'function') {
     throw badOption('clock', clock, 'a Clock (now, setTimeout)');
   }
+  if ((options as { stealOnInUse?: unknown }).stealOnInUse !== undefined) {
+    throw badOption('stealOnInUse', (options as { stealOnInUse?: unknown }).stealOnInUse, "steal: 'never' | 'own' | 'always' (it replaced stealOnInUse)");
+  }
   return Object.freeze({
     activation: oneOf('activation', options.activation, ['on-connect', 'always'], 'on-connect'),
     takeover: options.takeover ?? false,
@@ -153,7 +156,7 @@ export function resolveBridgeSettings(options: BridgeSettings = {}): ResolvedBri
     inUseGraceMs: checkNumber('inUseGraceMs', options.inUseGraceMs ?? DEFAULT_IN_USE_GRACE_MS, 0, MAX_GRACE_MS),
     lingerMs: checkNumber('lingerMs', options.lingerMs ?? DEFAULT_LINGER_MS, 0, MAX_GRACE_MS),
     inUseMessage: options.inUseMessage ?? DEFAULT_IN_USE_MESSAGE,
-    stealOnInUse: options.stealOnInUse ?? true,
+    steal: oneOf('steal', options.steal, STEAL_POLICIES, DEFAULT_STEAL),
     tls: options.tls,
     clock,
   });

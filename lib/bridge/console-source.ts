@@ -28,12 +28,21 @@ export interface ConsoleStream extends Duplex {
   takeUnacknowledged(): Buffer;
 }
 
+/**
+ * Whom a console may be taken over from when someone holds it (SOL: Activate Payload answered "already active"):
+ * - 'never': nobody; the open rejects with IPMI_ERR_SOL_IN_USE.
+ * - 'own': only a holder this process opened (our own stale session after a lost console or a quick reconnect);
+ *   anyone else's (an administrator's ipmitool) is left alone: IPMI_ERR_SOL_IN_USE, not inferred.
+ * - 'always': anyone.
+ */
+export type StealPolicy = 'never' | 'own' | 'always';
+
 export interface ConsoleOpenOptions {
   /**
-   * Take the console over from whoever holds it (SOL: Activate Payload when "already active" on another
-   * session). The bridge asks for it only after an attempt without it failed with IPMI_ERR_SOL_IN_USE.
+   * Whom to take the console over from. The bridge's first attempt passes 'never'; on IPMI_ERR_SOL_IN_USE it
+   * tries once more with its policy ('own' by default), unless that policy is 'never'.
    */
-  steal: boolean;
+  steal: StealPolicy;
   /** 0 for the first attempt (a client connected, or 'always' mode started); n for the n-th retry after a
    *  failed attempt or a lost console. Resets to 0 once a console is open. */
   attempt: number;
@@ -41,8 +50,8 @@ export interface ConsoleOpenOptions {
 
 export interface ConsoleSource {
   /**
-   * Open the console. Rejects with an IpmiError (IPMI_ERR_SOL_IN_USE when someone else holds it and `steal`
-   * is false; IPMI_ERR_ABORTED when `signal` fired). A stream resolved after `signal` fired is deactivated
+   * Open the console. Rejects with an IpmiError (IPMI_ERR_SOL_IN_USE when someone holds it whom `steal`
+   * does not cover; IPMI_ERR_ABORTED when `signal` fired). A stream resolved after `signal` fired is deactivated
    * by the bridge.
    */
   open(signal: AbortSignal, options?: ConsoleOpenOptions): Promise<ConsoleStream>;

@@ -4,8 +4,9 @@
  * lifecycle, not its bytes: the bridge wires the data path through `attach`.
  *
  * - Serialized: a console is opened only after the previous one's deactivate() settled (bounded by
- *   `deactivateTimeoutMs`); if the console is still "in use" (IPMI_ERR_SOL_IN_USE), it is opened once more
- *   with steal (`stealOnInUse`).
+ *   `deactivateTimeoutMs`). The first attempt passes steal 'never'; if the console is "in use"
+ *   (IPMI_ERR_SOL_IN_USE), it is opened once more passing the `steal` policy (unless it is 'never').
+ *   IPMI_ERR_SOL_IN_USE after that is a stated answer: the round ends, no retry loop.
  * - An attempt longer than `openTimeoutMs` is aborted and counts as IPMI_ERR_TIMEOUT.
  * - Errors that retrying cannot fix (PERMANENT_ERRORS) end the round: `gaveUp` is called, no retry.
  * - Every timer (open timeout, retry backoff, deactivate bound) runs on the injected Clock.
@@ -14,7 +15,7 @@ import createDebug from 'debug';
 import type { Clock, ClockTimer } from '../clock.js';
 import { IpmiError, isIpmiError, type IpmiErrorCode } from '../errors.js';
 import { backoffDelay, type ReconnectOptions } from './bridge-settings.js';
-import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream } from './console-source.js';
+import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream, StealPolicy } from './console-source.js';
 
 const debug = createDebug('ipmi:bridge');
 
@@ -26,6 +27,7 @@ export const PERMANENT_ERRORS: ReadonlySet<IpmiErrorCode> = new Set<IpmiErrorCod
   'IPMI_ERR_SOL_DISABLED',
   'IPMI_ERR_SOL_ENCRYPTION',
   'IPMI_ERR_BAD_ARGUMENT',
+  'IPMI_ERR_SOL_IN_USE', // after the steal policy was applied: someone it does not cover holds the console
 ]);
 
 export interface ReconnectEvent {
@@ -41,7 +43,7 @@ export interface SupervisorSettings {
   readonly reconnect: Readonly<ReconnectOptions>;
   readonly openTimeoutMs: number;
   readonly deactivateTimeoutMs: number;
-  readonly stealOnInUse: boolean;
+  readonly steal: StealPolicy;
 }
 
 /** What the supervisor asks of its owner (the bridge). */
@@ -177,12 +179,13 @@ export class ConsoleSupervisor {
   async #openWithSteal(signal: AbortSignal): Promise<ConsoleStream> {
     const attempt = this.#attempt;
     try {
-      return await this.#openOnce(signal, { steal: false, attempt });
+      return await this.#openOnce(signal, { steal: 'never', attempt });
     } catch (error) {
-      if (!this.#settings.stealOnInUse || !isIpmiError(error, 'IPMI_ERR_SOL_IN_USE') || signal.aborted) throw error;
-      debug('%s console in use: opening with steal', this.#label());
+      const { steal } = this.#settings;
+      if (steal === 'never' || !isIpmiError(error, 'IPMI_ERR_SOL_IN_USE') || signal.aborted) throw error;
+      debug('%s console in use: opening with steal %s', this.#label(), steal);
       this.counters.steals++;
-      return this.#openOnce(signal, { steal: true, attempt });
+      return this.#openOnce(signal, { steal, attempt });
     }
   }
 

@@ -33,7 +33,9 @@ export class IpmiConsoleSource implements ConsoleSource {
     let sol: ConsoleStream;
     try {
       signal.throwIfAborted();
-      sol = withLedger(await activateSol(session, { ...solOptions, instance: solInstance, steal: options?.steal ?? false }));
+      // Interim until activateSol takes the policy (h-sol, C3): 'own' and 'always' both steal.
+      const steal = (options?.steal ?? 'never') !== 'never';
+      sol = withLedger(await activateSol(session, { ...solOptions, instance: solInstance, steal }));
     } catch (error) {
       await session.close();
       throw error;

@@ -213,7 +213,7 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
   maxConcurrent = 0;
   aborted = 0;
   closed = false;
-  /** another party holds the payload: opening without steal is refused */
+  /** another party (not this process) holds the payload: only steal 'always' takes it */
   heldElsewhere = false;
   /** the next opens fail with these, in order */
   readonly failures: IpmiError[] = [];
@@ -235,7 +235,7 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
     return this.#held.size;
   }
 
-  async open(signal: AbortSignal, options: ConsoleOpenOptions = { steal: false, attempt: 0 }): Promise<ConsoleStream> {
+  async open(signal: AbortSignal, options: ConsoleOpenOptions = { steal: 'never', attempt: 0 }): Promise<ConsoleStream> {
     this.opens++;
     this.openOptions.push(options);
     if (this.options.openDelayMs > 0) await delay(this.options.openDelayMs, this.options.ignoreAbort ? undefined : signal);
@@ -246,7 +246,9 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
     const failure = this.failures.shift();
     if (failure) throw failure;
     if (this.#held.size > 0 || this.heldElsewhere) {
-      if (!options.steal) {
+      // 'own' covers the streams this source opened (this process), not another party's.
+      const covered = options.steal === 'always' || (options.steal === 'own' && !this.heldElsewhere);
+      if (!covered) {
         this.inUseRejections++;
         throw new IpmiError('IPMI_ERR_SOL_IN_USE', 'SOL payload already active on another session', { completionCode: 0x80 });
       }
@@ -292,4 +294,9 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Resolves after `count` turns of the event loop (no time involved: each turn runs what is due). */
+export async function turns(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
