@@ -10,7 +10,8 @@
  * the console is (re)opening, the idle timer, metrics and events.
  *
  * - Raw bytes both ways; nothing is added to the stream (the client may never speak first). The only bytes
- *   of our own are the one line sent to a refused second client.
+ *   of our own are one line before we close a client: to a refused second client (`inUseMessage`), and to a
+ *   client whose console cannot be opened for a stated reason (`console unavailable: CODE: sentence`).
  * - activation 'on-connect' (default): the console is opened when a client connects and released when it
  *   leaves. 'always': opened at listen() and kept open; console output that arrives with no client is read
  *   and DISCARDED (counted in `bytesDiscarded`): reading keeps the BMC flowing (a paused SOL stream stops
@@ -22,8 +23,11 @@
  * - Console lost while a client is connected (BMC reboot, session timeout): the client stays connected and
  *   the console is re-opened with exponential backoff. What the client types meanwhile is held, up to
  *   `holdBytes` exactly (beyond that the socket is paused and the excess stays in the socket), and written to
- *   the console once it is back. Errors that retrying cannot fix end the attempt: the client is disconnected
- *   and, in 'always' mode, the bridge waits for the next client before trying again.
+ *   the console once it is back. Errors inferred from silence, timeouts and an unreachable BMC are retried
+ *   the same way. An error the BMC stated (wrong password or unknown user with a RAKP status code, cipher
+ *   suite, privilege, SOL disabled, SOL in use after the steal policy) ends the attempt: the client reads
+ *   `console unavailable: CODE: sentence\r\n` and is disconnected; in 'always' mode the bridge waits for the
+ *   next client before trying again. `lastError` keeps the last error (code, message, when).
  * - Idle timeout like socat -T: no byte either way for `idleTimeoutMs` -> the client is closed (and in
  *   'on-connect' mode the console released).
  * - No keystroke is lost with a console: the console source owns the one ledger of what the far end
@@ -51,7 +55,7 @@ import { badOption, checkNumber, resolveBridgeSettings, type BridgeSettings, typ
 import { ClientAdmission, clientInfo } from './client-admission.js';
 import { ConsoleListener } from './console-listener.js';
 import type { ConsoleSource, ConsoleStream } from './console-source.js';
-import { ConsoleSupervisor, type ReconnectEvent } from './console-supervisor.js';
+import { ConsoleSupervisor, type ConsoleErrorInfo, type ReconnectEvent } from './console-supervisor.js';
 
 export {
   DEFAULT_DEACTIVATE_TIMEOUT_MS,
@@ -74,12 +78,19 @@ export {
   type ResolvedBridgeSettings,
 } from './bridge-settings.js';
 export { MAX_WAITING_CLIENTS, type ClientInfo } from './client-admission.js';
-export { PERMANENT_ERRORS, type ReconnectEvent } from './console-supervisor.js';
+export { PERMANENT_ERRORS, isStatedError, type ConsoleErrorInfo, type ReconnectEvent } from './console-supervisor.js';
 
 const debug = createDebug('ipmi:bridge');
 
 export type BridgeState = 'idle' | 'connecting' | 'active' | 'reconnecting' | 'closed';
 export type DisconnectReason = 'client-closed' | 'idle-timeout' | 'takeover' | 'console-failed' | 'bridge-closed';
+
+/** The one line a client reads before it is closed because its console cannot be opened (no secrets). */
+export function unavailableLine(error: IpmiError): string {
+  // IpmiError messages carry no secrets by design; control characters could garble the client's terminal.
+  const sentence = [...error.message].map((c) => (c < ' ' || c === '\x7f' ? ' ' : c)).join('').trim();
+  return `console unavailable: ${error.code}: ${sentence}\r\n`;
+}
 
 /** TCP keepalive on client sockets, to notice peers that vanished without a FIN. */
 export const CLIENT_KEEPALIVE_MS = 30_000;
@@ -215,6 +226,11 @@ export class ConsoleBridge extends EventEmitter {
 
   get listening(): boolean {
     return this.#listener.listening;
+  }
+
+  /** The last failed attempt or lost console (code, message, when), if any. */
+  get lastError(): ConsoleErrorInfo | undefined {
+    return this.#supervisor.lastError;
   }
 
   get metrics(): BridgeMetrics {
@@ -473,9 +489,9 @@ export class ConsoleBridge extends EventEmitter {
         this.#updateFlow(); // the socket now feeds the hold
       },
       error: (error) => this.#emitError(error),
-      gaveUp: () => {
+      gaveUp: (error) => {
         this.#suspended = true;
-        this.#dropClient('console-failed');
+        this.#dropClient('console-failed', unavailableLine(error));
       },
       reconnect: (event: ReconnectEvent) => this.emit('reconnect', event),
       changed: () => this.#refreshState(),

@@ -55,6 +55,12 @@ export interface ConsoleSource {
    * by the bridge.
    */
   open(signal: AbortSignal, options?: ConsoleOpenOptions): Promise<ConsoleStream>;
+  /**
+   * Optional: check that the console can be reached, without opening it (IPMI: open an RMCP+ session, which
+   * proves address, user, password, cipher suite and privilege, then close it). Rejects with the IpmiError
+   * found; IPMI_ERR_ABORTED when `signal` fired. Used by startConsole/restore with `verify: true`.
+   */
+  verify?(signal: AbortSignal): Promise<void>;
   /** Release whatever the source itself holds (called once by the bridge on close). */
   close?(): Promise<void>;
 }

@@ -8,7 +8,10 @@
  *   (IPMI_ERR_SOL_IN_USE), it is opened once more passing the `steal` policy (unless it is 'never').
  *   IPMI_ERR_SOL_IN_USE after that is a stated answer: the round ends, no retry loop.
  * - An attempt longer than `openTimeoutMs` is aborted and counts as IPMI_ERR_TIMEOUT.
- * - Errors that retrying cannot fix (PERMANENT_ERRORS) end the round: `gaveUp` is called, no retry.
+ * - An error the far end stated (PERMANENT_ERRORS, not `inferred`: a RAKP status code, a completion code) ends
+ *   the round: `gaveUp` is called, no retry. One inferred from silence (IPMI_ERR_AUTH "never answered RAKP 1"
+ *   under loss), a timeout, an unreachable BMC, a lost console are retried with backoff.
+ * - The last error (code, message, when) stays readable in `lastError`.
  * - Every timer (open timeout, retry backoff, deactivate bound) runs on the injected Clock.
  */
 import createDebug from 'debug';
@@ -19,7 +22,7 @@ import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream, StealPolicy } fr
 
 const debug = createDebug('ipmi:bridge');
 
-/** Errors that retrying cannot fix: the attempt ends instead of backing off forever. */
+/** Errors that retrying cannot fix, when stated by the far end (not inferred): the attempt ends. */
 export const PERMANENT_ERRORS: ReadonlySet<IpmiErrorCode> = new Set<IpmiErrorCode>([
   'IPMI_ERR_AUTH',
   'IPMI_ERR_CIPHER_SUITE',
@@ -35,6 +38,21 @@ export interface ReconnectEvent {
   attempt: number;
   delayMs: number;
   error: IpmiError;
+}
+
+/** An error retrying cannot fix: stated by the far end (or by us: bad argument), not inferred from silence. */
+export function isStatedError(error: IpmiError): boolean {
+  return PERMANENT_ERRORS.has(error.code) && !error.inferred;
+}
+
+/** The last error of a console, as getConsole()/list() show it. */
+export interface ConsoleErrorInfo {
+  code: IpmiErrorCode;
+  message: string;
+  /** when it happened (wall time) */
+  at: Date;
+  /** stated by the far end (the round ended) or inferred/transient (retried) */
+  retried: boolean;
 }
 
 export type SupervisorPhase = 'idle' | 'connecting' | 'reconnecting' | 'active';
@@ -99,6 +117,7 @@ export class ConsoleSupervisor {
   #attempt = 0;
   /** settles when every deactivation started so far has settled (or timed out) */
   #releasing: Promise<void> = Promise.resolve();
+  #lastError: ConsoleErrorInfo | undefined;
 
   constructor(source: ConsoleSource, settings: SupervisorSettings, clock: Clock, hooks: SupervisorHooks, label: () => string) {
     this.#source = source;
@@ -117,6 +136,11 @@ export class ConsoleSupervisor {
     if (this.#stream) return 'active';
     if (this.#opening || this.#retryTimer) return this.#attempt > 0 ? 'reconnecting' : 'connecting';
     return 'idle';
+  }
+
+  /** The last failed attempt or lost console, if any (kept after recovery; the phase says where it stands). */
+  get lastError(): ConsoleErrorInfo | undefined {
+    return this.#lastError;
   }
 
   /** Settles once every release started so far settled (each bounded by deactivateTimeoutMs). */
@@ -214,12 +238,14 @@ export class ConsoleSupervisor {
 
   #failed(error: IpmiError): void {
     debug('%s opening the console failed: %s (%s)', this.#label(), error.message, error.code);
+    const stated = isStatedError(error);
+    this.#record(error, !stated);
     this.#hooks.error(error);
     if (!this.#hooks.wanted()) {
       this.#hooks.changed();
       return;
     }
-    if (PERMANENT_ERRORS.has(error.code)) {
+    if (stated) {
       // Retrying cannot help: end this round, as ipmitool exiting would end socat's connection.
       this.#attempt = 0;
       this.#hooks.gaveUp(error);
@@ -278,6 +304,7 @@ export class ConsoleSupervisor {
     this.counters.consoleLosses++;
     const error = toIpmiError(reason, 'IPMI_ERR_SOL_DEACTIVATED', 'The console closed');
     debug('%s console lost: %s', this.#label(), error.message);
+    this.#record(error, true);
     if (!this.#hooks.wanted()) {
       this.#hooks.changed();
       return;
@@ -285,6 +312,10 @@ export class ConsoleSupervisor {
     this.#hooks.lost(stream, error);
     this.#hooks.error(error);
     this.#scheduleRetry(error);
+  }
+
+  #record(error: IpmiError, retried: boolean): void {
+    this.#lastError = { code: error.code, message: error.message, at: new Date(), retried };
   }
 
   #release(stream: ConsoleStream): void {

@@ -27,6 +27,12 @@ export class IpmiConsoleSource implements ConsoleSource {
     this.#options = options;
   }
 
+  /** Check the BMC: open an RMCP+ session (address, user, password, cipher suite, privilege) and close it. */
+  async verify(signal: AbortSignal): Promise<void> {
+    const { solInstance: _instance, sol: _sol, ...sessionOptions } = this.#options;
+    await (await IpmiSession.open({ ...sessionOptions, signal })).close();
+  }
+
   async open(signal: AbortSignal, options?: ConsoleOpenOptions): Promise<ConsoleStream> {
     const { solInstance = 1, sol: solOptions, ...sessionOptions } = this.#options;
     const session = await IpmiSession.open({ ...sessionOptions, signal });

@@ -372,6 +372,7 @@ describe('bridge/console-bridge', function () {
     it("'own' leaves an administrator's session alone: IPMI_ERR_SOL_IN_USE ends the attempt, no retry loop", async () => {
       const { bridge, source, client, errors, clock } = await heldBy('someone else');
       await client.waitClosed();
+      expect(client.text()).to.equal('console unavailable: IPMI_ERR_SOL_IN_USE: SOL payload already active on another session\r\n');
       expect(errors.map((e) => e.code)).to.deep.equal(['IPMI_ERR_SOL_IN_USE']);
       expect(source.openOptions.map((o) => o.steal)).to.deep.equal(['never', 'own']);
       clock.advance(60_000);
@@ -393,22 +394,50 @@ describe('bridge/console-bridge', function () {
     });
   });
 
-  it('gives up on an error retrying cannot fix: the client is closed, no retry', async () => {
+  it('gives up on an error the BMC stated: the client reads one line, is closed, no retry; lastError says why', async () => {
     const clock = new ManualClock();
     const { bridge, source } = await start({}, { clock });
     const errors: IpmiError[] = [];
     const reasons: string[] = [];
     bridge.on('error', (error: IpmiError) => errors.push(error));
     bridge.on('client-disconnected', ({ reason }: { reason: string }) => reasons.push(reason));
-    source.failures.push(new IpmiError('IPMI_ERR_AUTH', 'wrong password'));
+    source.failures.push(new IpmiError('IPMI_ERR_AUTH', 'The BMC refused user "admin": wrong password (RAKP status 0x0d).'));
     const client = await connect(bridge);
     await client.waitClosed();
-    expect(client.text()).to.equal(''); // nothing added
+    expect(client.text()).to.equal('console unavailable: IPMI_ERR_AUTH: The BMC refused user "admin": wrong password (RAKP status 0x0d).\r\n');
+    expect(bridge.lastError).to.include({ code: 'IPMI_ERR_AUTH', retried: false });
+    expect(bridge.lastError!.at).to.be.instanceOf(Date);
     expect(errors.map((e) => e.code)).to.deep.equal(['IPMI_ERR_AUTH']);
     expect(reasons).to.deep.equal(['console-failed']);
     clock.advance(60_000);
     expect(source.opens).to.equal(1);
     expect(bridge.state).to.equal('idle');
+  });
+
+  it('retries an error inferred from silence, a timeout and an unreachable BMC while the client stays connected', async () => {
+    const clock = new ManualClock();
+    const { bridge, source, states } = await start({}, { clock });
+    const reconnects: ReconnectEvent[] = [];
+    bridge.on('reconnect', (event: ReconnectEvent) => reconnects.push(event));
+    bridge.on('error', () => undefined);
+    source.failures.push(
+      new IpmiError('IPMI_ERR_AUTH', 'The BMC never answered RAKP 1: the user name is unknown', { inferred: true }),
+      new IpmiError('IPMI_ERR_TIMEOUT', 'no answer'),
+      new IpmiError('IPMI_ERR_UNREACHABLE', 'nothing answers'),
+    );
+    const opened = source.nextOpen();
+    const client = await connect(bridge);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await waitUntil(() => reconnects.length === attempt, `retry ${attempt} to be scheduled`);
+      expect(bridge.lastError).to.include({ retried: true });
+      clock.advance(reconnects.at(-1)!.delayMs);
+    }
+    await opened;
+    await client.write('still here');
+    await client.waitForText('still here');
+    expect(reconnects.map((r) => r.error.code)).to.deep.equal(['IPMI_ERR_AUTH', 'IPMI_ERR_TIMEOUT', 'IPMI_ERR_UNREACHABLE']);
+    expect(states).to.deep.equal(['connecting', 'reconnecting', 'active']);
+    expect(bridge.lastError).to.include({ code: 'IPMI_ERR_UNREACHABLE' }); // kept after recovery; state says active
   });
 
   it('a client leaving while the console opens leaves no console behind, even if the open ignores the abort', async () => {

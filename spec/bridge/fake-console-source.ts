@@ -37,6 +37,8 @@ export interface FakeConsoleOptions {
   writableHighWaterMark?: number;
   /** 'reason': emit 'close' with the reason as argument (SolStream); 'node': plain Node 'error' + 'close' */
   closeStyle?: 'reason' | 'node';
+  /** the source has a verify() (default true); without it, a check opens and releases a console */
+  verifiable?: boolean;
 }
 
 type ResolvedOptions = Required<FakeConsoleOptions>;
@@ -51,6 +53,7 @@ const DEFAULTS: ResolvedOptions = {
   readableHighWaterMark: 16 * 1024,
   writableHighWaterMark: 16 * 1024,
   closeStyle: 'reason',
+  verifiable: true,
 };
 
 export class FakeConsoleStream extends Duplex implements ConsoleStream {
@@ -220,10 +223,21 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
   readonly streams: FakeConsoleStream[] = [];
   readonly openOptions: ConsoleOpenOptions[] = [];
   readonly #held = new Set<FakeConsoleStream>();
+  /** verify() calls, and the error the next ones reject with (a wrong password...) */
+  verifications = 0;
+  verifyError: IpmiError | undefined;
+  verify?: (signal: AbortSignal) => Promise<void>;
 
   constructor(options: FakeConsoleOptions = {}) {
     super();
     this.options = { ...DEFAULTS, ...options };
+    if (this.options.verifiable) {
+      this.verify = async (signal) => {
+        this.verifications++;
+        signal.throwIfAborted();
+        if (this.verifyError) throw this.verifyError;
+      };
+    }
   }
 
   get current(): FakeConsoleStream | undefined {
