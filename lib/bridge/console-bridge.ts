@@ -45,14 +45,14 @@
  * 'error' (IpmiError; emitted only when someone listens, so a BMC hiccup never crashes a conductor).
  * Debug namespace `ipmi:bridge`.
  */
-import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import createDebug from 'debug';
 import type { Clock, ClockTimer } from '../clock.js';
 import { IpmiError } from '../errors.js';
 import { isHostSyntax } from '../host-syntax.js';
+import { TypedEventEmitter } from '../typed-events.js';
 import { badOption, checkNumber, resolveBridgeSettings, type BridgeSettings, type ResolvedBridgeSettings } from './bridge-settings.js';
-import { ClientAdmission, clientInfo } from './client-admission.js';
+import { ClientAdmission, clientInfo, type ClientInfo } from './client-admission.js';
 import { ConsoleListener } from './console-listener.js';
 import type { ConsoleSource, ConsoleStream } from './console-source.js';
 import { ConsoleSupervisor, type ConsoleErrorInfo, type ReconnectEvent } from './console-supervisor.js';
@@ -76,6 +76,7 @@ export {
   type ConsoleTlsOptions,
   type ReconnectOptions,
   type ResolvedBridgeSettings,
+  type StealPolicy,
 } from './bridge-settings.js';
 export { MAX_WAITING_CLIENTS, type ClientInfo } from './client-admission.js';
 export { PERMANENT_ERRORS, isStatedError, type ConsoleErrorInfo, type ReconnectEvent } from './console-supervisor.js';
@@ -142,9 +143,20 @@ export interface BridgeMetrics {
   pendingFromConsole: number;
 }
 
+/** The events of a ConsoleBridge and their listener arguments (typed `on`/`once`, see lib/typed-events.ts). */
+export interface BridgeEvents {
+  state: [state: BridgeState, previous: BridgeState];
+  'client-connected': [client: ClientInfo];
+  'client-disconnected': [client: ClientInfo & { reason: DisconnectReason }];
+  'client-refused': [client: ClientInfo];
+  reconnect: [event: ReconnectEvent];
+  /** emitted only when someone listens: a BMC hiccup never crashes a conductor */
+  error: [error: IpmiError];
+}
+
 const ignore = (): void => undefined;
 
-export class ConsoleBridge extends EventEmitter {
+export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
   readonly host: string;
   /** every setting, defaults applied, frozen */
   readonly settings: ResolvedBridgeSettings;

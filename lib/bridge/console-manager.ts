@@ -12,10 +12,10 @@
  * - Operations on one node are serialized; different nodes proceed in parallel.
  * - Every bridge event is re-emitted as 'console-event' ({ nodeId, event, ... }).
  */
-import { EventEmitter } from 'node:events';
 import createDebug from 'debug';
 import type { Clock } from '../clock.js';
 import { IpmiError, isIpmiError } from '../errors.js';
+import { TypedEventEmitter } from '../typed-events.js';
 import {
   ConsoleBridge,
   type ActivationMode,
@@ -125,7 +125,12 @@ function checkPort(port: unknown): asserts port is number | undefined {
   }
 }
 
-export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
+/** The events of a ConsoleManager: every bridge event of every node, as one ConsoleEvent. */
+export interface ConsoleManagerEvents {
+  'console-event': [event: ConsoleEvent];
+}
+
+export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<ConsoleManagerEvents> {
   readonly address: string;
   readonly #allocator: PortAllocator;
   readonly #settings: BridgeSettings;
@@ -332,14 +337,12 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
 
   #forwardEvents(nodeId: string, bridge: ConsoleBridge): void {
     const emit = (event: ConsoleEvent): boolean => this.emit('console-event', event);
-    bridge.on('state', (state: BridgeState, previous: BridgeState) => emit({ nodeId, event: 'state', state, previous }));
-    bridge.on('client-connected', (client: ClientInfo) => emit({ nodeId, event: 'client-connected', client }));
-    bridge.on('client-refused', (client: ClientInfo) => emit({ nodeId, event: 'client-refused', client }));
-    bridge.on('client-disconnected', ({ reason, ...client }: ClientInfo & { reason: DisconnectReason }) =>
-      emit({ nodeId, event: 'client-disconnected', client, reason }),
-    );
-    bridge.on('reconnect', (detail: ReconnectEvent) => emit({ nodeId, event: 'reconnect', ...detail }));
-    bridge.on('error', (error: IpmiError) => emit({ nodeId, event: 'error', error }));
+    bridge.on('state', (state, previous) => emit({ nodeId, event: 'state', state, previous }));
+    bridge.on('client-connected', (client) => emit({ nodeId, event: 'client-connected', client }));
+    bridge.on('client-refused', (client) => emit({ nodeId, event: 'client-refused', client }));
+    bridge.on('client-disconnected', ({ reason, ...client }) => emit({ nodeId, event: 'client-disconnected', client, reason }));
+    bridge.on('reconnect', (detail) => emit({ nodeId, event: 'reconnect', ...detail }));
+    bridge.on('error', (error) => emit({ nodeId, event: 'error', error }));
   }
 
   /** Run `work` after every earlier operation on the same node has settled. */
