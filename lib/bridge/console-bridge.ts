@@ -52,10 +52,11 @@ import { IpmiError } from '../errors.js';
 import { isHostSyntax } from '../host-syntax.js';
 import { TypedEventEmitter } from '../typed-events.js';
 import { badOption, checkNumber, resolveBridgeSettings, type BridgeSettings, type ResolvedBridgeSettings } from './bridge-settings.js';
-import { ClientAdmission, clientInfo, type ClientInfo } from './client-admission.js';
+import type { BridgeMetrics, BridgeEvents, BridgeState, DisconnectReason } from './bridge-report.js';
+import { ClientAdmission, clientInfo } from './client-admission.js';
 import { ConsoleListener } from './console-listener.js';
 import type { ConsoleSource, ConsoleStream } from './console-source.js';
-import { ConsoleSupervisor, type ConsoleErrorInfo, type ReconnectEvent } from './console-supervisor.js';
+import { ConsoleSupervisor, type ConsoleErrorInfo } from './console-supervisor.js';
 
 export {
   DEFAULT_DEACTIVATE_TIMEOUT_MS,
@@ -79,12 +80,11 @@ export {
   type StealPolicy,
 } from './bridge-settings.js';
 export { MAX_WAITING_CLIENTS, type ClientInfo } from './client-admission.js';
+export type { BridgeEvents, BridgeMetrics, BridgeState, DisconnectReason } from './bridge-report.js';
 export { PERMANENT_ERRORS, isStatedError, type ConsoleErrorInfo, type ReconnectEvent } from './console-supervisor.js';
 
 const debug = createDebug('ipmi:bridge');
 
-export type BridgeState = 'idle' | 'connecting' | 'active' | 'reconnecting' | 'closed';
-export type DisconnectReason = 'client-closed' | 'idle-timeout' | 'takeover' | 'console-failed' | 'bridge-closed';
 
 /** The one line a client reads before it is closed because its console cannot be opened (no secrets). */
 export function unavailableLine(error: IpmiError): string {
@@ -106,53 +106,7 @@ export interface ConsoleBridgeOptions extends BridgeSettings {
   name?: string;
 }
 
-export interface BridgeMetrics {
-  state: BridgeState;
-  clientConnected: boolean;
-  /** sockets waiting (inUseGraceMs) for the current client to leave */
-  waitingClients: number;
-  /** console -> client bytes written to the socket */
-  bytesToClient: number;
-  /** client -> console bytes accepted (written to the console or held) */
-  bytesFromClient: number;
-  /** console output read while no client was connected */
-  bytesDiscarded: number;
-  /** console re-opened after a lost console or a failed attempt */
-  reconnects: number;
-  /** clients accepted */
-  clients: number;
-  /** clients refused with the in-use line */
-  refused: number;
-  /** consoles opened */
-  activations: number;
-  /** consoles released by the bridge (deactivate() called) */
-  deactivations: number;
-  /** opens retried with steal after IPMI_ERR_SOL_IN_USE */
-  steals: number;
-  /** consoles that closed on their own while wanted */
-  consoleLosses: number;
-  /** bytes currently held for a console being reopened (<= holdBytes, plus what a lost console never took) */
-  heldBytes: number;
-  /** bytes a lost console never acknowledged, written again to the next one */
-  replayedBytes: number;
-  /** bytes queued in the client socket */
-  pendingToClient: number;
-  /** bytes queued in the console's writable side */
-  pendingToConsole: number;
-  /** bytes buffered in the console's readable side */
-  pendingFromConsole: number;
-}
 
-/** The events of a ConsoleBridge and their listener arguments (typed `on`/`once`, see lib/typed-events.ts). */
-export interface BridgeEvents {
-  state: [state: BridgeState, previous: BridgeState];
-  'client-connected': [client: ClientInfo];
-  'client-disconnected': [client: ClientInfo & { reason: DisconnectReason }];
-  'client-refused': [client: ClientInfo];
-  reconnect: [event: ReconnectEvent];
-  /** emitted only when someone listens: a BMC hiccup never crashes a conductor */
-  error: [error: IpmiError];
-}
 
 const ignore = (): void => undefined;
 
@@ -505,7 +459,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
         this.#suspended = true;
         this.#dropClient('console-failed', unavailableLine(error));
       },
-      reconnect: (event: ReconnectEvent) => this.emit('reconnect', event),
+      reconnect: (event) => this.emit('reconnect', event),
       changed: () => this.#refreshState(),
     };
   }
