@@ -57,9 +57,31 @@ export class IpmiConsoleSource implements ConsoleSource {
   }
 }
 
-/** Interim until SolStream.takeUnacknowledged lands (h-sol, contract C2): a stream without it replays nothing. */
+/**
+ * Interim until SolStream.takeUnacknowledged lands (h-sol, contract C2; h-sol's version of this file replaces
+ * it): the ledger rebuilt from the stream's acknowledgedBytes and the chunks written to it.
+ */
 function withLedger(stream: object): ConsoleStream {
-  const console = stream as ConsoleStream;
-  console.takeUnacknowledged ??= () => Buffer.alloc(0);
-  return console;
+  const sol = stream as ConsoleStream & { acknowledgedBytes?: number };
+  if (typeof sol.takeUnacknowledged === 'function') return sol;
+  const chunks: Buffer[] = [];
+  let base = 0; // bytes written before chunks[0]
+  const prune = (): void => {
+    const acked = sol.acknowledgedBytes ?? 0;
+    while (chunks.length > 0 && base + chunks[0]!.length <= acked) base += chunks.shift()!.length;
+  };
+  const write = sol.write.bind(sol) as (...args: unknown[]) => boolean;
+  sol.write = ((chunk: unknown, ...rest: unknown[]) => {
+    prune();
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+    return write(chunk, ...rest);
+  }) as typeof sol.write;
+  sol.takeUnacknowledged = () => {
+    prune();
+    const all = Buffer.concat(chunks.splice(0));
+    const tail = Buffer.from(all.subarray(Math.max(0, (sol.acknowledgedBytes ?? 0) - base)));
+    base += all.length;
+    return tail;
+  };
+  return sol;
 }
