@@ -131,6 +131,8 @@ export interface StallResult {
   receivedDuringStall: number;
   /** offset in the client's data where the stall began */
   before: number;
+  /** ms from the client's pause until the bridge had to queue (the kernel's socket buffers full) */
+  reachMs: number;
   client: TestClient;
   bridge: ConsoleBridge;
   peak: { rss: number; heapUsed: number; arrayBuffers: number };
@@ -191,7 +193,9 @@ export async function measureStall(
   cleanups.push(() => clearInterval(sampler));
   const writer = new PatternWriter(hostSocket);
   cleanups.push(() => void writer.stop());
+  const pausedAt = performance.now();
   await waitUntil(() => bridge.metrics.pendingToClient > 0, 'the stall to reach the bridge (client socket queueing)', STALL_REACH_TIMEOUT_MS);
+  const reachMs = Math.round(performance.now() - pausedAt);
   sample(false);
   await sleep(stallMs);
   sample(true); // while the client still does not read
@@ -199,7 +203,7 @@ export async function measureStall(
   clearInterval(sampler);
   const receivedDuringStall = client.bytes - before;
   client.socket.resume();
-  return { total, receivedDuringStall, before, client, bridge, peak, maxMetrics, bounds };
+  return { total, receivedDuringStall, before, reachMs, client, bridge, peak, maxMetrics, bounds };
 }
 
 /** Written by the host after a stall's pattern: its arrival right after the pattern proves nothing more came. */
@@ -221,7 +225,7 @@ export async function receivedUpToMark(client: TestClient, hostSocket: Socket, b
 export function reportStall(label: string, r: StallResult, extra = ''): void {
   const mib = (n: number): string => (n / 1048576).toFixed(1);
   console.log(
-    `      ${label}: host wrote ${r.total} B (${r.receivedDuringStall} B reached the paused client's JS); peak ` +
+    `      ${label}: the stall reached the bridge after ${r.reachMs} ms; host wrote ${r.total} B (${r.receivedDuringStall} B reached the paused client's JS); peak ` +
       `pendingToClient ${r.maxMetrics.pendingToClient} (bound ${r.bounds.pendingToClient}), pendingFromConsole ` +
       `${r.maxMetrics.pendingFromConsole} (bound ${r.bounds.pendingFromConsole}), heldBytes ${r.maxMetrics.heldBytes}; ` +
       `retained growth (after GC): rss ${mib(r.peak.rss)} MiB, heap ${mib(r.peak.heapUsed)} MiB, arrayBuffers ${(r.peak.arrayBuffers / 1024).toFixed(0)} KiB ` +
