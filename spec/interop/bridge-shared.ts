@@ -146,7 +146,7 @@ async function turns(count: number): Promise<void> {
 }
 
 /** How long the stall may take to reach the bridge (the kernel's socket buffers fill first), on a loaded machine. */
-export const STALL_REACH_TIMEOUT_MS = 45_000;
+export const STALL_REACH_TIMEOUT_MS = 90_000;
 
 /**
  * A client (connected through `bridge`, its console quiet) stops reading while the host writes the counting

@@ -15,7 +15,7 @@ import { isIpmiError } from '../../lib/errors.js';
 import { IpmiSession } from '../../lib/session/rmcpplus-session.js';
 import { activateSol } from '../../lib/sol/activate.js';
 import { findFreePortRange, hasIpv6Loopback, waitUntil } from '../bridge/tcp-client.js';
-import { BRIDGE_SETTINGS, receivedUpToMark, clientHelpers, expectBackoff, expectStallBounded, measureStall, patternBytes, portOf, reportStall, sleep, SOL_READABLE_HWM, transferBothWays } from './bridge-shared.js';
+import { BRIDGE_SETTINGS, STALL_REACH_TIMEOUT_MS, receivedUpToMark, clientHelpers, expectBackoff, expectStallBounded, measureStall, patternBytes, portOf, reportStall, sleep, SOL_READABLE_HWM, transferBothWays } from './bridge-shared.js';
 
 const USERS = [{ name: 'admin', password: 'password', privilege: 4 }];
 import { startSerialHost, type SerialHost } from '../helpers/ipmi-sim.js';
@@ -111,7 +111,7 @@ describe('interop: console bridge vs the fake BMC (real TCP clients)', function 
   });
 
   it('a client that stops reading for 10 s while the host writes continuously: memory bounded, nothing lost', async function () {
-    this.timeout(60_000);
+    this.timeout(60_000 + STALL_REACH_TIMEOUT_MS);
     const bridge = await startBridge();
     const client = await connect(bridge.port);
     await echo(client, 'ready\r');

@@ -22,7 +22,7 @@ import { activateSol } from '../../lib/sol/activate.js';
 import { TestClient, findFreePortRange, waitUntil } from '../bridge/tcp-client.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
 import { requirePeer } from '../helpers/peers.js';
-import { BRIDGE_SETTINGS, receivedUpToMark, clientHelpers, expectStallBounded, measureStall, patternBytes, portOf, reportStall, sleep, SOL_READABLE_HWM, type StallResult, transferBothWays } from './bridge-shared.js';
+import { BRIDGE_SETTINGS, STALL_REACH_TIMEOUT_MS, receivedUpToMark, clientHelpers, expectStallBounded, measureStall, patternBytes, portOf, reportStall, sleep, SOL_READABLE_HWM, type StallResult, transferBothWays } from './bridge-shared.js';
 
 describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
   this.timeout(60_000);
@@ -270,7 +270,7 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
     );
   });
   it('a client that stops reading for 4 s (inside ipmi_sim\'s 6 s retry budget) while the host writes: bounded, nothing lost', async function () {
-    this.timeout(60_000);
+    this.timeout(60_000 + STALL_REACH_TIMEOUT_MS);
     const r = await stall(4000);
     const got = await receivedUpToMark(r.client, hostSocket!, r.before, r.total); // nothing more came
     reportStall('ipmi_sim 4 s stall', r);
@@ -286,7 +286,7 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
   it('a client that stops reading for 10 s while the host writes: bounded, and nothing lost (ipmi_sim keeps the data)', async function () {
     // ipmi_sim gives up on a packet after 6 s of retransmissions and then never reads its serial port again;
     // the SOL engine's default 'ack-zero' pause (partial ACKs of 0 every 250 ms) keeps the data in ipmi_sim.
-    this.timeout(70_000);
+    this.timeout(70_000 + STALL_REACH_TIMEOUT_MS);
     cleanups.push(() => sim.restart());
     const r = await stall(10_000);
     await waitUntil(() => r.client.bytes >= r.before + r.total, 'all bytes', 30_000);
