@@ -289,7 +289,7 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
       debug('node %s: BMC verified', nodeId);
     } catch (error) {
       await source.close?.().catch(() => undefined);
-      const failure = controller.signal.aborted && !isIpmiError(error) ? (controller.signal.reason as IpmiError) : error;
+      const failure: unknown = controller.signal.aborted ? controller.signal.reason : error; // the timeout, named
       throw failure instanceof IpmiError
         ? failure
         : new IpmiError('IPMI_ERR_PROTOCOL', `Checking the BMC of node ${nodeId} failed: ${String(failure)}`, { cause: failure });

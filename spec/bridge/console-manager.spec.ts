@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type net from 'node:net';
+import { ManualClock } from '../../lib/clock.js';
 import { IpmiError, isIpmiError } from '../../lib/errors.js';
 import { ConsoleManager, type ConsoleEvent, type ConsoleManagerOptions } from '../../lib/bridge/console-manager.js';
 import { FakeConsoleSource } from './fake-console-source.js';
@@ -236,6 +237,21 @@ describe('bridge/console-manager', function () {
     fakeOptions.set('plain', { verifiable: false });
     await m.startConsole('plain', { host: 'p' }, { verify: true });
     expect(source('plain')).to.include({ opens: 1, activations: 1, deactivations: 1 });
+  });
+
+  it('verify is bounded by openTimeoutMs (on the clock): a BMC that never answers is IPMI_ERR_TIMEOUT', async () => {
+    const base = await findFreePortRange(1);
+    const clock = new ManualClock();
+    const m = manager({ portRange: `${base}:${base + 1}`, clock, openTimeoutMs: 5000 });
+    setups.set('silent', (s) => (s.verifyHangs = true));
+    const pending = m.startConsole('silent', { host: 's' }, { verify: true }).catch((e: unknown) => e);
+    await waitUntil(() => sources.get('silent')?.at(-1)?.verifications === 1, 'the check to start');
+    clock.advance(4999);
+    clock.advance(1);
+    const error = (await pending) as IpmiError;
+    expect(error.code).to.equal('IPMI_ERR_TIMEOUT');
+    expect(error.message).to.contain('silent');
+    expect(m.getConsole('silent')).to.equal(undefined);
   });
 
   it('restore with verify: a node with a wrong password is reported as failed, not started; the others start', async () => {

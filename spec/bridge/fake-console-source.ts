@@ -226,6 +226,8 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
   /** verify() calls, and the error the next ones reject with (a wrong password...) */
   verifications = 0;
   verifyError: IpmiError | undefined;
+  /** verify() answers only when its signal fires (a BMC that never answers) */
+  verifyHangs = false;
   verify?: (signal: AbortSignal) => Promise<void>;
 
   constructor(options: FakeConsoleOptions = {}) {
@@ -234,7 +236,8 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
     if (this.options.verifiable) {
       this.verify = async (signal) => {
         this.verifications++;
-        signal.throwIfAborted();
+        if (this.verifyHangs) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        if (signal.aborted) throw new IpmiError('IPMI_ERR_ABORTED', 'verify aborted');
         if (this.verifyError) throw this.verifyError;
       };
     }
