@@ -106,8 +106,6 @@ export interface ConsoleBridgeOptions extends BridgeSettings {
   name?: string;
 }
 
-
-
 const ignore = (): void => undefined;
 
 export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
@@ -124,7 +122,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #state: BridgeState = 'idle';
-  /** a permanent error ended the last attempt: 'always' mode waits for a client */
+  /** a stated error ended the last attempt: 'always' mode waits for a client */
   #suspended = false;
 
   #client: net.Socket | undefined;
