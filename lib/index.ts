@@ -52,7 +52,10 @@ export {
   type ReconnectEvent,
   type ClientInfo,
   type BridgeSettings,
+  type BridgeEvents,
+  type ConsoleErrorInfo,
   type ConsoleTlsOptions,
+  type StealPolicy,
 } from './bridge/console-bridge.js';
 export {
   ConsoleManager,
@@ -62,9 +65,13 @@ export {
   type StartConsoleOptions,
   type ConsoleListEntry,
   type ConsoleEvent,
+  type ConsoleManagerEvents,
+  type ConsoleStatus,
   type RestoreNode,
+  type RestoreOptions,
   type RestoreResult,
 } from './bridge/console-manager.js';
+export { TypedEventEmitter, type EventArgs } from './typed-events.js';
 export { IpmiConsoleSource, type IpmiConsoleOptions } from './bridge/ipmi-console-source.js';
 export type { ConsoleSource, ConsoleStream, ConsoleOpenOptions } from './bridge/console-source.js';
 export { parsePortRange, PortAllocator, type PortRangeSegment } from './bridge/port-range.js';

@@ -4,14 +4,18 @@
  * Ironic returns for socat consoles: `{ type: 'socat', url: 'tcp://host:port' }`.
  *
  * - getConsole() only reads: it never touches a connected client (Ironic's socat driver runs
- *   `sol deactivate` on every get; we must not).
+ *   `sol deactivate` on every get; we must not). Its result serializes as Ironic's `{ type, url }`; the
+ *   console's `state` and `lastError` ride along as non-enumerable properties. list() shows them too.
+ * - startConsole(..., { verify: true }) / restore(..., { verify: true }) first check the BMC (open and close a
+ *   session, ConsoleSource.verify) and fail for that node (wrong password, unknown user, unreachable...).
  * - startConsole() on a started node restarts it cleanly, on the same port when possible.
  * - Operations on one node are serialized; different nodes proceed in parallel.
  * - Every bridge event is re-emitted as 'console-event' ({ nodeId, event, ... }).
  */
-import { EventEmitter } from 'node:events';
 import createDebug from 'debug';
-import { IpmiError } from '../errors.js';
+import type { Clock } from '../clock.js';
+import { IpmiError, isIpmiError } from '../errors.js';
+import { TypedEventEmitter } from '../typed-events.js';
 import {
   ConsoleBridge,
   type ActivationMode,
@@ -19,10 +23,10 @@ import {
   type BridgeState,
   type BridgeSettings,
   type ClientInfo,
+  type ConsoleErrorInfo,
   type DisconnectReason,
   type ReconnectEvent,
   resolveBridgeSettings,
-  checkTlsOptions,
 } from './console-bridge.js';
 import type { ConsoleSource } from './console-source.js';
 import { loadConsoleSource, sourceFor, type ConsoleSourceOptions } from '../sources/source-for.js';
@@ -51,13 +55,31 @@ export interface ConsoleManagerOptions<B = ConsoleSourceOptions> extends BridgeS
 export interface StartConsoleOptions {
   /** listen on this port, as is (in the range or not); default: the node's previous port, else the range */
   port?: number;
+  /**
+   * Check the BMC first (open and close a session; no SOL), bounded by openTimeoutMs: a wrong password, an
+   * unknown user or an unreachable BMC rejects startConsole with that IpmiError and nothing is started.
+   */
+  verify?: boolean;
 }
+
+export interface RestoreOptions {
+  /** verify each enabled node's BMC first (see StartConsoleOptions.verify); a failure is that node's error */
+  verify?: boolean;
+}
+
+/** getConsole()'s answer: Ironic's console info, plus (non-enumerable, so JSON stays `{ type, url }`) status. */
+export type ConsoleStatus = ConsoleInfo & {
+  readonly state: BridgeState;
+  readonly lastError: ConsoleErrorInfo | undefined;
+};
 
 export interface ConsoleListEntry {
   nodeId: string;
   url: string;
   port: number;
   state: BridgeState;
+  /** the last failed attempt or lost console (kept after recovery; `state` says where it stands) */
+  lastError: ConsoleErrorInfo | undefined;
   metrics: BridgeMetrics;
 }
 
@@ -103,10 +125,17 @@ function checkPort(port: unknown): asserts port is number | undefined {
   }
 }
 
-export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
+/** The events of a ConsoleManager: every bridge event of every node, as one ConsoleEvent. */
+export interface ConsoleManagerEvents {
+  'console-event': [event: ConsoleEvent];
+}
+
+export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<ConsoleManagerEvents> {
   readonly address: string;
   readonly #allocator: PortAllocator;
   readonly #settings: BridgeSettings;
+  readonly #clock: Clock;
+  readonly #verifyTimeoutMs: number;
   readonly #sourceFactory: (nodeId: string, bmcOptions: B) => ConsoleSource;
   readonly #consoles = new Map<string, ManagedConsole>();
   readonly #queues = new Map<string, Promise<void>>();
@@ -125,8 +154,9 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
     this.#settings = settings;
     // Without a factory, B is ConsoleSourceOptions (the default type argument).
     this.#sourceFactory = sourceFactory ?? ((_nodeId, bmcOptions) => sourceFor(bmcOptions as ConsoleSourceOptions));
-    resolveBridgeSettings(settings); // fail on bad settings now, not at the first startConsole()
-    if (settings.tls !== undefined) checkTlsOptions(settings.tls);
+    const resolved = resolveBridgeSettings(settings); // fail on bad settings now, not at the first startConsole()
+    this.#clock = resolved.clock;
+    this.#verifyTimeoutMs = resolved.openTimeoutMs;
   }
 
   get activation(): ActivationMode {
@@ -136,18 +166,21 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
   /**
    * Start (or restart) a node's console; `bmcOptions` is IPMI's (no kind) or `{ kind: 'ssh' | 'websocket', ... }`. Resolves once it listens. With `port`, that port is used as is;
    * otherwise the node's previous port if it can be bound again, else the first free port of the range.
-   * Rejects with IPMI_ERR_NO_FREE_PORTS, IPMI_ERR_SOCKET (bind failed), IPMI_ERR_BAD_ARGUMENT.
+   * Rejects with IPMI_ERR_NO_FREE_PORTS, IPMI_ERR_SOCKET (bind failed), IPMI_ERR_BAD_ARGUMENT; with `verify`,
+   * with what the BMC check found (IPMI_ERR_AUTH, IPMI_ERR_UNREACHABLE, IPMI_ERR_TIMEOUT...), the node's
+   * previous console (if any) left as it was.
    */
   async startConsole(nodeId: string, bmcOptions: B, options: StartConsoleOptions = {}): Promise<ConsoleInfo> {
     checkNodeId(nodeId);
     checkPort(options.port);
     return this.#serialize(nodeId, async () => {
+      const source = await loadConsoleSource(this.#sourceFactory(nodeId, bmcOptions)); // ssh2/ws missing: fails here
+      if (options.verify === true) await this.#verify(nodeId, source);
       const previous = this.#consoles.get(nodeId);
       if (previous) {
         debug('node %s: restarting console %s', nodeId, previous.info.url);
         await this.#stop(nodeId, previous);
       }
-      const source = await loadConsoleSource(this.#sourceFactory(nodeId, bmcOptions)); // ssh2/ws missing: fails here
       const bridge = new ConsoleBridge({
         ...this.#settings,
         source,
@@ -169,10 +202,17 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
     });
   }
 
-  /** The console info of a started console, else undefined. Pure read: a connected client is untouched. */
-  getConsole(nodeId: string): ConsoleInfo | undefined {
+  /**
+   * The console info of a started console, else undefined. Pure read: a connected client is untouched.
+   * `state` and `lastError` are non-enumerable: JSON.stringify gives Ironic's `{ type, url }`.
+   */
+  getConsole(nodeId: string): ConsoleStatus | undefined {
     const managed = this.#consoles.get(nodeId);
-    return managed ? { ...managed.info } : undefined;
+    if (!managed) return undefined;
+    return Object.defineProperties(
+      { ...managed.info },
+      { state: { value: managed.bridge.state }, lastError: { value: managed.bridge.lastError } },
+    ) as ConsoleStatus;
   }
 
   /** Stop a node's console (disconnect its client, release SOL, free the port). Unknown node: no-op. */
@@ -193,6 +233,7 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
       url: info.url,
       port,
       state: bridge.state,
+      lastError: bridge.lastError,
       metrics: bridge.metrics,
     }));
   }
@@ -201,9 +242,10 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
    * Bring consoles in line with what the conductor knows (start or takeover): enabled nodes are started
    * (nodes with an explicit port first, so that the range never hands their port to another node), disabled
    * ones stopped. Nodes not listed are left alone. Never rejects for one node's failure: each result says
-   * how that node went, in the order given.
+   * how that node went, in the order given. With `verify`, a node whose BMC check fails is not started and its
+   * result carries the error (a wrong password is never reported as started).
    */
-  async restore(nodes: ReadonlyArray<RestoreNode<B>>): Promise<RestoreResult[]> {
+  async restore(nodes: ReadonlyArray<RestoreNode<B>>, options: RestoreOptions = {}): Promise<RestoreResult[]> {
     const order = nodes
       .map((node, index) => ({ node, index }))
       .sort((a, b) => rank(a.node) - rank(b.node) || a.index - b.index);
@@ -212,7 +254,9 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
       const result: RestoreResult = { nodeId: node.nodeId, enabled: node.enabled };
       try {
         if (node.enabled) {
-          result.info = await this.startConsole(node.nodeId, node.bmcOptions, node.port === undefined ? {} : { port: node.port });
+          const start: StartConsoleOptions = { verify: options.verify === true };
+          if (node.port !== undefined) start.port = node.port;
+          result.info = await this.startConsole(node.nodeId, node.bmcOptions, start);
         } else {
           await this.stopConsole(node.nodeId);
         }
@@ -226,6 +270,32 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
       results[index] = result;
     }
     return results;
+  }
+
+  /**
+   * Check the BMC behind `source`: its verify() (IPMI: open and close a session), else open the console and
+   * release it (steal 'never'; "in use" proves the far end answered). Bounded by openTimeoutMs.
+   */
+  async #verify(nodeId: string, source: ConsoleSource): Promise<void> {
+    const controller = new AbortController();
+    const timeoutMs = this.#verifyTimeoutMs;
+    const timer = this.#clock.setTimeout(
+      () => controller.abort(new IpmiError('IPMI_ERR_TIMEOUT', `Checking the BMC of node ${nodeId} took longer than ${timeoutMs} ms.`)),
+      timeoutMs,
+    );
+    try {
+      if (source.verify) await source.verify(controller.signal);
+      else await openAndRelease(source, controller.signal);
+      debug('node %s: BMC verified', nodeId);
+    } catch (error) {
+      await source.close?.().catch(() => undefined);
+      const failure: unknown = controller.signal.aborted ? controller.signal.reason : error; // the timeout, named
+      throw failure instanceof IpmiError
+        ? failure
+        : new IpmiError('IPMI_ERR_PROTOCOL', `Checking the BMC of node ${nodeId} failed: ${String(failure)}`, { cause: failure });
+    } finally {
+      timer.cancel();
+    }
   }
 
   /** Listen on the explicit port, else the previous one if it binds again, else the range. */
@@ -267,14 +337,12 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
 
   #forwardEvents(nodeId: string, bridge: ConsoleBridge): void {
     const emit = (event: ConsoleEvent): boolean => this.emit('console-event', event);
-    bridge.on('state', (state: BridgeState, previous: BridgeState) => emit({ nodeId, event: 'state', state, previous }));
-    bridge.on('client-connected', (client: ClientInfo) => emit({ nodeId, event: 'client-connected', client }));
-    bridge.on('client-refused', (client: ClientInfo) => emit({ nodeId, event: 'client-refused', client }));
-    bridge.on('client-disconnected', ({ reason, ...client }: ClientInfo & { reason: DisconnectReason }) =>
-      emit({ nodeId, event: 'client-disconnected', client, reason }),
-    );
-    bridge.on('reconnect', (detail: ReconnectEvent) => emit({ nodeId, event: 'reconnect', ...detail }));
-    bridge.on('error', (error: IpmiError) => emit({ nodeId, event: 'error', error }));
+    bridge.on('state', (state, previous) => emit({ nodeId, event: 'state', state, previous }));
+    bridge.on('client-connected', (client) => emit({ nodeId, event: 'client-connected', client }));
+    bridge.on('client-refused', (client) => emit({ nodeId, event: 'client-refused', client }));
+    bridge.on('client-disconnected', ({ reason, ...client }) => emit({ nodeId, event: 'client-disconnected', client, reason }));
+    bridge.on('reconnect', (detail) => emit({ nodeId, event: 'reconnect', ...detail }));
+    bridge.on('error', (error) => emit({ nodeId, event: 'error', error }));
   }
 
   /** Run `work` after every earlier operation on the same node has settled. */
@@ -289,6 +357,15 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends EventEmitter {
       if (this.#queues.get(nodeId) === settled) this.#queues.delete(nodeId);
     });
     return run;
+  }
+}
+
+async function openAndRelease(source: ConsoleSource, signal: AbortSignal): Promise<void> {
+  try {
+    const stream = await source.open(signal, { steal: 'never', attempt: 0 });
+    await stream.deactivate();
+  } catch (error) {
+    if (!isIpmiError(error, 'IPMI_ERR_SOL_IN_USE')) throw error;
   }
 }
 

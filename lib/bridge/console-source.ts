@@ -20,19 +20,29 @@ import type { Duplex } from 'node:stream';
 export interface ConsoleStream extends Duplex {
   deactivate(): Promise<void>;
   /**
-   * Bytes written so far that the far end has taken (SOL: acknowledged by the BMC), counting from the first
-   * write. Lets the bridge replay exactly the unacknowledged tail when the console is lost; without it, the
-   * bridge replays every write whose callback had not run (a partly taken write is then sent again whole).
+   * The one ledger of keystrokes (the source owns what the far end acknowledged; the bridge keeps no copy).
+   * Once the stream has closed or was deactivated: the bytes written to it that the far end never
+   * acknowledged (queued in the stream, including its Writable buffer, or in flight), in write order. Calling
+   * it empties the ledger; an empty Buffer when none. The bridge writes them to the next console first.
    */
-  readonly acknowledgedBytes?: number;
+  takeUnacknowledged(): Buffer;
 }
+
+/**
+ * Whom a console may be taken over from when someone holds it (SOL: Activate Payload answered "already active"):
+ * - 'never': nobody; the open rejects with IPMI_ERR_SOL_IN_USE.
+ * - 'own': only a holder this process opened (our own stale session after a lost console or a quick reconnect);
+ *   anyone else's (an administrator's ipmitool) is left alone: IPMI_ERR_SOL_IN_USE, not inferred.
+ * - 'always': anyone.
+ */
+export type StealPolicy = 'never' | 'own' | 'always';
 
 export interface ConsoleOpenOptions {
   /**
-   * Take the console over from whoever holds it (SOL: Activate Payload when "already active" on another
-   * session). The bridge asks for it only after an attempt without it failed with IPMI_ERR_SOL_IN_USE.
+   * Whom to take the console over from. The bridge's first attempt passes 'never'; on IPMI_ERR_SOL_IN_USE it
+   * tries once more with its policy ('own' by default), unless that policy is 'never'.
    */
-  steal: boolean;
+  steal: StealPolicy;
   /** 0 for the first attempt (a client connected, or 'always' mode started); n for the n-th retry after a
    *  failed attempt or a lost console. Resets to 0 once a console is open. */
   attempt: number;
@@ -40,11 +50,17 @@ export interface ConsoleOpenOptions {
 
 export interface ConsoleSource {
   /**
-   * Open the console. Rejects with an IpmiError (IPMI_ERR_SOL_IN_USE when someone else holds it and `steal`
-   * is false; IPMI_ERR_ABORTED when `signal` fired). A stream resolved after `signal` fired is deactivated
+   * Open the console. Rejects with an IpmiError (IPMI_ERR_SOL_IN_USE when someone holds it whom `steal`
+   * does not cover; IPMI_ERR_ABORTED when `signal` fired). A stream resolved after `signal` fired is deactivated
    * by the bridge.
    */
   open(signal: AbortSignal, options?: ConsoleOpenOptions): Promise<ConsoleStream>;
+  /**
+   * Optional: check that the console can be reached, without opening it (IPMI: open an RMCP+ session, which
+   * proves address, user, password, cipher suite and privilege, then close it). Rejects with the IpmiError
+   * found; IPMI_ERR_ABORTED when `signal` fired. Used by startConsole/restore with `verify: true`.
+   */
+  verify?(signal: AbortSignal): Promise<void>;
   /** Release whatever the source itself holds (called once by the bridge on close). */
   close?(): Promise<void>;
 }

@@ -29,6 +29,12 @@ export class IpmiConsoleSource implements ConsoleSource {
     this.#options = options;
   }
 
+  /** Check the BMC: open an RMCP+ session (address, user, password, cipher suite, privilege) and close it. */
+  async verify(signal: AbortSignal): Promise<void> {
+    const { solInstance: _instance, sol: _sol, ...sessionOptions } = this.#options;
+    await (await IpmiSession.open({ ...sessionOptions, signal })).close();
+  }
+
   /**
    * Open a session and activate SOL in it. `options.steal` ('never' by default) decides what happens when
    * another session holds the payload (see SolStealPolicy): 'own' takes it over only from a session this

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { ManualClock } from '../../lib/clock.js';
 import { IpmiError } from '../../lib/errors.js';
 import {
   ConsoleBridge,
@@ -9,7 +10,7 @@ import {
   type ConsoleBridgeOptions,
   type ReconnectEvent,
 } from '../../lib/bridge/console-bridge.js';
-import { FakeConsoleSource, delay, pattern, type FakeConsoleOptions } from './fake-console-source.js';
+import { FakeConsoleSource, pattern, turns, type FakeConsoleOptions } from './fake-console-source.js';
 import { TestClient, hasIpv6Loopback, waitUntil } from './tcp-client.js';
 
 /** Reconnect fast in specs; jitter off so delays are exact. */
@@ -116,8 +117,8 @@ describe('bridge/console-bridge', function () {
     await waitUntil(() => stream.producerBlocked && bridge.metrics.pendingToClient > 0, 'the console to be paused', 15_000);
     const stalledAt = stream.produced;
     expect(stalledAt).to.be.below(total);
-    // several event-loop turns later: still stalled, nothing piles up anywhere we own
-    await delay(100);
+    // many event-loop turns later (each one a chance for the fake BMC to produce): still stalled
+    await turns(50);
     expect(stream.produced).to.equal(stalledAt);
     expect(stream.readableLength).to.be.at.most(16 * 1024);
     const metrics = bridge.metrics;
@@ -170,7 +171,8 @@ describe('bridge/console-bridge', function () {
       await client.write(text);
       await client.waitForText(text);
       client.destroy();
-      await delay(20); // shorter than the deactivation: the next client arrives while it runs
+      // the next client arrives as soon as the release started, while the deactivation (30 ms) runs
+      await waitUntil(() => bridge.metrics.deactivations === i + 1, `release ${i + 1} to start`);
     }
     await waitUntil(() => source.deactivations === 20 && source.active === 0, '20 deactivations');
     expect(source.activations).to.equal(20);
@@ -195,12 +197,16 @@ describe('bridge/console-bridge', function () {
   });
 
   it('a second client waits inUseGraceMs for the first to leave before being refused', async () => {
-    const { bridge } = await start({}, { inUseGraceMs: 1000 });
+    const clock = new ManualClock(); // the grace cannot run out unless the spec advances it
+    const { bridge } = await start({}, { inUseGraceMs: 1000, clock });
     const first = await connect(bridge);
+    await waitUntil(() => bridge.metrics.clientConnected, 'the first client to be seated');
     const second = await connect(bridge);
     await second.write('queued');
-    await delay(50);
-    expect(second.bytes).to.equal(0); // not read yet, not refused yet
+    await waitUntil(() => bridge.metrics.waitingClients === 1, 'the second client to wait');
+    clock.advance(999);
+    expect(bridge.metrics.waitingClients).to.equal(1); // not refused yet
+    expect(second.bytes).to.equal(0); // not read yet
     first.destroy();
     await second.waitForText('queued'); // its bytes reach the console opened for it
     expect(bridge.metrics).to.include({ refused: 0, clients: 2 });
@@ -244,17 +250,22 @@ describe('bridge/console-bridge', function () {
   });
 
   it('closes an idle client after idleTimeoutMs and releases the console; traffic keeps it open', async () => {
-    const { bridge, source } = await start({}, { idleTimeoutMs: 150 });
+    const clock = new ManualClock();
+    const { bridge, source } = await start({}, { idleTimeoutMs: 150, clock });
     const reasons: string[] = [];
     bridge.on('client-disconnected', ({ reason }: { reason: string }) => reasons.push(reason));
     const client = await connect(bridge);
-    for (let i = 0; i < 6; i++) {
-      await delay(60); // 360 ms in all, never 150 ms quiet
+    await waitUntil(() => bridge.state === 'active', 'the console to open');
+    for (let i = 1; i <= 6; i++) {
+      clock.advance(60); // 360 ms in all, never 150 ms quiet
       await client.write('.');
+      await client.waitForText('.'.repeat(i));
     }
-    await client.waitForText('......');
-    expect(client.isClosed).to.equal(false);
-    await client.waitClosed(2_000);
+    clock.advance(149); // 149 ms since the last byte
+    expect(bridge.metrics.clientConnected).to.equal(true);
+    clock.advance(1);
+    expect(bridge.metrics.clientConnected).to.equal(false);
+    await client.waitClosed();
     expect(reasons).to.deep.equal(['idle-timeout']);
     await waitUntil(() => source.deactivations === 1, 'the console to be released');
   });
@@ -326,24 +337,107 @@ describe('bridge/console-bridge', function () {
     expect(source.inUseRejections).to.equal(1);
     expect(source.steals).to.equal(1);
     expect(bridge.metrics.steals).to.equal(1);
-    expect(source.openOptions.map((o) => o.steal)).to.deep.equal([false, false, true]);
+    expect(source.openOptions.map((o) => o.steal)).to.deep.equal(['never', 'never', 'own']);
   });
 
-  it('gives up on an error retrying cannot fix: the client is closed, no retry', async () => {
-    const { bridge, source } = await start();
+  describe("steal policy (C3: 'own' by default)", () => {
+    async function heldBy(holder: 'own' | 'someone else', steal?: 'never' | 'own' | 'always') {
+      const clock = new ManualClock();
+      const { bridge, source } = await start({}, steal === undefined ? { clock } : { clock, steal });
+      const errors: IpmiError[] = [];
+      bridge.on('error', (error: IpmiError) => errors.push(error));
+      if (holder === 'someone else') source.heldElsewhere = true;
+      else {
+        // our own console, lost with its payload left active on the BMC (a stale session of this process)
+        const opened = source.nextOpen();
+        const first = await connect(bridge);
+        (await opened).fail(new IpmiError('IPMI_ERR_SESSION_CLOSED', 'session lost'), { lingering: true });
+        await waitUntil(() => bridge.state === 'reconnecting', 'reconnecting');
+        first.destroy();
+        await waitUntil(() => bridge.state === 'idle', 'idle');
+      }
+      const client = await connect(bridge);
+      return { bridge, source, client, errors, clock };
+    }
+
+    it("'own' (default) reclaims a payload this process holds", async () => {
+      const { bridge, source, client } = await heldBy('own');
+      await client.write('mine');
+      await client.waitForText('mine');
+      expect(bridge.settings.steal).to.equal('own');
+      expect(source.openOptions.map((o) => o.steal).slice(-2)).to.deep.equal(['never', 'own']);
+      expect(source.steals).to.equal(1);
+    });
+
+    it("'own' leaves an administrator's session alone: IPMI_ERR_SOL_IN_USE ends the attempt, no retry loop", async () => {
+      const { bridge, source, client, errors, clock } = await heldBy('someone else');
+      await client.waitClosed();
+      expect(client.text()).to.equal('console unavailable: IPMI_ERR_SOL_IN_USE: SOL payload already active on another session\r\n');
+      expect(errors.map((e) => e.code)).to.deep.equal(['IPMI_ERR_SOL_IN_USE']);
+      expect(source.openOptions.map((o) => o.steal)).to.deep.equal(['never', 'own']);
+      clock.advance(60_000);
+      expect(source.opens).to.equal(2);
+      expect(source.heldElsewhere).to.equal(true);
+      expect(bridge.state).to.equal('idle');
+    });
+
+    it("'always' takes it from anyone; 'never' takes it from nobody", async () => {
+      const always = await heldBy('someone else', 'always');
+      await always.client.write('taken');
+      await always.client.waitForText('taken');
+      expect(always.source.openOptions.map((o) => o.steal)).to.deep.equal(['never', 'always']);
+      const never = await heldBy('own', 'never');
+      await never.client.waitClosed();
+      expect(never.errors.map((e) => e.code).at(-1)).to.equal('IPMI_ERR_SOL_IN_USE');
+      expect(never.source.openOptions.every((o) => o.steal === 'never')).to.equal(true);
+      expect(never.source.steals).to.equal(0);
+    });
+  });
+
+  it('gives up on an error the BMC stated: the client reads one line, is closed, no retry; lastError says why', async () => {
+    const clock = new ManualClock();
+    const { bridge, source } = await start({}, { clock });
     const errors: IpmiError[] = [];
     const reasons: string[] = [];
     bridge.on('error', (error: IpmiError) => errors.push(error));
     bridge.on('client-disconnected', ({ reason }: { reason: string }) => reasons.push(reason));
-    source.failures.push(new IpmiError('IPMI_ERR_AUTH', 'wrong password'));
+    source.failures.push(new IpmiError('IPMI_ERR_AUTH', 'The BMC refused user "admin": wrong password (RAKP status 0x0d).'));
     const client = await connect(bridge);
     await client.waitClosed();
-    expect(client.text()).to.equal(''); // nothing added
+    expect(client.text()).to.equal('console unavailable: IPMI_ERR_AUTH: The BMC refused user "admin": wrong password (RAKP status 0x0d).\r\n');
+    expect(bridge.lastError).to.include({ code: 'IPMI_ERR_AUTH', retried: false });
+    expect(bridge.lastError!.at).to.be.instanceOf(Date);
     expect(errors.map((e) => e.code)).to.deep.equal(['IPMI_ERR_AUTH']);
     expect(reasons).to.deep.equal(['console-failed']);
-    await delay(60);
+    clock.advance(60_000);
     expect(source.opens).to.equal(1);
     expect(bridge.state).to.equal('idle');
+  });
+
+  it('retries an error inferred from silence, a timeout and an unreachable BMC while the client stays connected', async () => {
+    const clock = new ManualClock();
+    const { bridge, source, states } = await start({}, { clock });
+    const reconnects: ReconnectEvent[] = [];
+    bridge.on('reconnect', (event: ReconnectEvent) => reconnects.push(event));
+    bridge.on('error', () => undefined);
+    source.failures.push(
+      new IpmiError('IPMI_ERR_AUTH', 'The BMC never answered RAKP 1: the user name is unknown', { inferred: true }),
+      new IpmiError('IPMI_ERR_TIMEOUT', 'no answer'),
+      new IpmiError('IPMI_ERR_UNREACHABLE', 'nothing answers'),
+    );
+    const opened = source.nextOpen();
+    const client = await connect(bridge);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await waitUntil(() => reconnects.length === attempt, `retry ${attempt} to be scheduled`);
+      expect(bridge.lastError).to.include({ retried: true });
+      clock.advance(reconnects.at(-1)!.delayMs);
+    }
+    await opened;
+    await client.write('still here');
+    await client.waitForText('still here');
+    expect(reconnects.map((r) => r.error.code)).to.deep.equal(['IPMI_ERR_AUTH', 'IPMI_ERR_TIMEOUT', 'IPMI_ERR_UNREACHABLE']);
+    expect(states).to.deep.equal(['connecting', 'reconnecting', 'active']);
+    expect(bridge.lastError).to.include({ code: 'IPMI_ERR_UNREACHABLE' }); // kept after recovery; state says active
   });
 
   it('a client leaving while the console opens leaves no console behind, even if the open ignores the abort', async () => {
@@ -353,7 +447,8 @@ describe('bridge/console-bridge', function () {
       await waitUntil(() => source.opens === 1, 'the open to start');
       client.destroy();
       await waitUntil(() => bridge.state === 'idle', 'idle');
-      await delay(80);
+      // the open settles: aborted, or (ignoring the abort) resolved and at once released
+      await waitUntil(() => (ignoreAbort ? source.deactivations === 1 : source.aborted === 1), 'the open to settle');
       expect(source.active, `ignoreAbort ${ignoreAbort}`).to.equal(0);
       expect(source.activations).to.equal(ignoreAbort ? 1 : 0);
       expect(source.deactivations).to.equal(ignoreAbort ? 1 : 0);
@@ -377,8 +472,9 @@ describe('bridge/console-bridge', function () {
     expect(client.text()).to.equal('live\r\n'); // no stale output replayed
     client.destroy();
     await waitUntil(() => !bridge.metrics.clientConnected, 'client gone');
+    const discarded = bridge.metrics.bytesDiscarded;
     stream.print('nobody');
-    await delay(20);
+    await waitUntil(() => bridge.metrics.bytesDiscarded === discarded + 6, 'the output to be read and discarded');
     expect(source.deactivations).to.equal(0);
     expect(bridge.state).to.equal('active');
     await bridge.close();
@@ -415,6 +511,8 @@ describe('bridge/console-bridge', function () {
       { host: '' },
       { reconnect: { initialDelayMs: 100, maxDelayMs: 10 } },
       { reconnect: { jitter: 2 } },
+      { steal: 'sometimes' as never },
+      { stealOnInUse: false } as never,
     ]) {
       const error = bad(options) as IpmiError;
       expect(error?.code, JSON.stringify(options)).to.equal('IPMI_ERR_BAD_ARGUMENT');

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type net from 'node:net';
-import { isIpmiError, type IpmiError } from '../../lib/errors.js';
+import { ManualClock } from '../../lib/clock.js';
+import { IpmiError, isIpmiError } from '../../lib/errors.js';
 import { ConsoleManager, type ConsoleEvent, type ConsoleManagerOptions } from '../../lib/bridge/console-manager.js';
 import { FakeConsoleSource } from './fake-console-source.js';
 import { TestClient, closeServer, findFreePortRange, hasIpv6Loopback, occupy, waitUntil } from './tcp-client.js';
@@ -15,6 +16,9 @@ describe('bridge/console-manager', function () {
   const servers: net.Server[] = [];
   /** every source the factory built, per node, in order */
   let sources: Map<string, FakeConsoleSource[]>;
+  /** what the next sources of a node are set up with (a BMC check that fails, no verify()...) */
+  let setups: Map<string, (source: FakeConsoleSource) => void>;
+  let fakeOptions: Map<string, { verifiable?: boolean }>;
 
   function manager(options: Partial<ConsoleManagerOptions<Bmc>> & { portRange: string }): ConsoleManager<Bmc> {
     const m = new ConsoleManager<Bmc>({
@@ -23,7 +27,8 @@ describe('bridge/console-manager', function () {
       inUseGraceMs: 50,
       lingerMs: 200,
       sourceFactory: (nodeId) => {
-        const source = new FakeConsoleSource();
+        const source = new FakeConsoleSource(fakeOptions.get(nodeId));
+        setups.get(nodeId)?.(source);
         sources.set(nodeId, [...(sources.get(nodeId) ?? []), source]);
         return source;
       },
@@ -49,6 +54,8 @@ describe('bridge/console-manager', function () {
 
   beforeEach(() => {
     sources = new Map();
+    setups = new Map();
+    fakeOptions = new Map();
   });
 
   afterEach(async () => {
@@ -212,6 +219,75 @@ describe('bridge/console-manager', function () {
       { nodeId: 'pinned', bmcOptions: { host: 'p' }, enabled: true, port: base },
     ]);
     expect(again.map((r) => r.info!.url)).to.deep.equal([results[0]!.info!.url, results[1]!.info!.url]);
+  });
+
+  it('startConsole with verify: a BMC that refuses is an error and starts nothing; one that answers starts', async () => {
+    const base = await findFreePortRange(2);
+    const m = manager({ portRange: `${base}:${base + 2}` });
+    const refused = new IpmiError('IPMI_ERR_AUTH', 'The BMC refused user "admin": wrong password (RAKP status 0x0d).');
+    setups.set('bad', (s) => (s.verifyError = refused));
+    const error = await m.startConsole('bad', { host: 'b' }, { verify: true }).catch((e: unknown) => e);
+    expect(error).to.equal(refused);
+    expect(m.getConsole('bad')).to.equal(undefined);
+    expect(source('bad')).to.include({ verifications: 1, opens: 0, closed: true });
+    const info = await m.startConsole('good', { host: 'g' }, { verify: true });
+    expect(source('good').verifications).to.equal(1);
+    expect(m.getConsole('good')).to.deep.equal(info);
+    // a source with no verify(): the check opens and releases a console
+    fakeOptions.set('plain', { verifiable: false });
+    await m.startConsole('plain', { host: 'p' }, { verify: true });
+    expect(source('plain')).to.include({ opens: 1, activations: 1, deactivations: 1 });
+  });
+
+  it('verify is bounded by openTimeoutMs (on the clock): a BMC that never answers is IPMI_ERR_TIMEOUT', async () => {
+    const base = await findFreePortRange(1);
+    const clock = new ManualClock();
+    const m = manager({ portRange: `${base}:${base + 1}`, clock, openTimeoutMs: 5000 });
+    setups.set('silent', (s) => (s.verifyHangs = true));
+    const pending = m.startConsole('silent', { host: 's' }, { verify: true }).catch((e: unknown) => e);
+    await waitUntil(() => sources.get('silent')?.at(-1)?.verifications === 1, 'the check to start');
+    clock.advance(4999);
+    clock.advance(1);
+    const error = (await pending) as IpmiError;
+    expect(error.code).to.equal('IPMI_ERR_TIMEOUT');
+    expect(error.message).to.contain('silent');
+    expect(m.getConsole('silent')).to.equal(undefined);
+  });
+
+  it('restore with verify: a node with a wrong password is reported as failed, not started; the others start', async () => {
+    const base = await findFreePortRange(2);
+    const m = manager({ portRange: `${base}:${base + 2}` });
+    setups.set('wrong-password', (s) => (s.verifyError = new IpmiError('IPMI_ERR_AUTH', 'wrong password (RAKP status 0x0d)')));
+    const results = await m.restore(
+      [
+        { nodeId: 'ok', bmcOptions: { host: 'o' }, enabled: true },
+        { nodeId: 'wrong-password', bmcOptions: { host: 'w' }, enabled: true },
+      ],
+      { verify: true },
+    );
+    expect(results[0]!.info).to.not.equal(undefined);
+    expect(results[1]!.info).to.equal(undefined);
+    expect(results[1]!.error!.code).to.equal('IPMI_ERR_AUTH');
+    expect(m.list().map((e) => e.nodeId)).to.deep.equal(['ok']);
+  });
+
+  it("getConsole and list show each console's state and last error; getConsole's JSON stays Ironic's shape", async () => {
+    const base = await findFreePortRange(1);
+    const m = manager({ portRange: `${base}:${base + 1}` });
+    setups.set('n', (s) => s.failures.push(new IpmiError('IPMI_ERR_AUTH', 'wrong password (RAKP status 0x0d)')));
+    const info = await m.startConsole('n', { host: 'n' });
+    expect(m.getConsole('n')!.state).to.equal('idle');
+    expect(m.getConsole('n')!.lastError).to.equal(undefined);
+    const client = await connect(info.url);
+    await client.waitClosed();
+    expect(client.text()).to.equal('console unavailable: IPMI_ERR_AUTH: wrong password (RAKP status 0x0d)\r\n');
+    const status = m.getConsole('n')!;
+    expect(status.state).to.equal('idle');
+    expect(status.lastError).to.include({ code: 'IPMI_ERR_AUTH', message: 'wrong password (RAKP status 0x0d)', retried: false });
+    expect(JSON.parse(JSON.stringify(status))).to.deep.equal(info);
+    const [entry] = m.list();
+    expect(entry!.lastError).to.include({ code: 'IPMI_ERR_AUTH' });
+    expect(entry!.state).to.equal('idle');
   });
 
   it('gives IPv6 consoles a bracketed URL', async function () {

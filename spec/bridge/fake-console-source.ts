@@ -37,6 +37,8 @@ export interface FakeConsoleOptions {
   writableHighWaterMark?: number;
   /** 'reason': emit 'close' with the reason as argument (SolStream); 'node': plain Node 'error' + 'close' */
   closeStyle?: 'reason' | 'node';
+  /** the source has a verify() (default true); without it, a check opens and releases a console */
+  verifiable?: boolean;
 }
 
 type ResolvedOptions = Required<FakeConsoleOptions>;
@@ -51,6 +53,7 @@ const DEFAULTS: ResolvedOptions = {
   readableHighWaterMark: 16 * 1024,
   writableHighWaterMark: 16 * 1024,
   closeStyle: 'reason',
+  verifiable: true,
 };
 
 export class FakeConsoleStream extends Duplex implements ConsoleStream {
@@ -76,6 +79,7 @@ export class FakeConsoleStream extends Duplex implements ConsoleStream {
   #produceSeed = 0;
   #deactivation: Promise<void> | undefined;
   #closeReason: IpmiError | undefined;
+  #ledgerTaken = false;
 
   constructor(source: FakeConsoleSource, id: number, options: ResolvedOptions) {
     super({
@@ -106,6 +110,20 @@ export class FakeConsoleStream extends Duplex implements ConsoleStream {
     this.#produceTotal = total;
     this.#produceSeed = seed;
     this.#schedulePump();
+  }
+
+  /**
+   * ConsoleStream.takeUnacknowledged: what the BMC never consumed (its inbound buffer, a partly consumed chunk
+   * cut exactly) and what still waits in the Writable's own buffer, in write order; empties the ledger.
+   */
+  takeUnacknowledged(): Buffer {
+    // Node keeps the chunks it has not handed to _write yet in writableBuffer (kept after destroy()).
+    const pending = (this as unknown as { writableBuffer?: Array<{ chunk: Buffer }> }).writableBuffer ?? [];
+    const queued = pending.map((entry) => entry.chunk);
+    const ledger = Buffer.concat([...this.#inbound.splice(0), ...(this.#ledgerTaken ? [] : queued)]);
+    this.#inboundSize = 0;
+    this.#ledgerTaken = true;
+    return ledger;
   }
 
   /** The console is lost (BMC reboot...). `lingering`: the BMC still holds the payload (needs a steal). */
@@ -198,17 +216,31 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
   maxConcurrent = 0;
   aborted = 0;
   closed = false;
-  /** another party holds the payload: opening without steal is refused */
+  /** another party (not this process) holds the payload: only steal 'always' takes it */
   heldElsewhere = false;
   /** the next opens fail with these, in order */
   readonly failures: IpmiError[] = [];
   readonly streams: FakeConsoleStream[] = [];
   readonly openOptions: ConsoleOpenOptions[] = [];
   readonly #held = new Set<FakeConsoleStream>();
+  /** verify() calls, and the error the next ones reject with (a wrong password...) */
+  verifications = 0;
+  verifyError: IpmiError | undefined;
+  /** verify() answers only when its signal fires (a BMC that never answers) */
+  verifyHangs = false;
+  verify?: (signal: AbortSignal) => Promise<void>;
 
   constructor(options: FakeConsoleOptions = {}) {
     super();
     this.options = { ...DEFAULTS, ...options };
+    if (this.options.verifiable) {
+      this.verify = async (signal) => {
+        this.verifications++;
+        if (this.verifyHangs) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        if (signal.aborted) throw new IpmiError('IPMI_ERR_ABORTED', 'verify aborted');
+        if (this.verifyError) throw this.verifyError;
+      };
+    }
   }
 
   get current(): FakeConsoleStream | undefined {
@@ -220,7 +252,7 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
     return this.#held.size;
   }
 
-  async open(signal: AbortSignal, options: ConsoleOpenOptions = { steal: false, attempt: 0 }): Promise<ConsoleStream> {
+  async open(signal: AbortSignal, options: ConsoleOpenOptions = { steal: 'never', attempt: 0 }): Promise<ConsoleStream> {
     this.opens++;
     this.openOptions.push(options);
     if (this.options.openDelayMs > 0) await delay(this.options.openDelayMs, this.options.ignoreAbort ? undefined : signal);
@@ -231,7 +263,9 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
     const failure = this.failures.shift();
     if (failure) throw failure;
     if (this.#held.size > 0 || this.heldElsewhere) {
-      if (!options.steal) {
+      // 'own' covers the streams this source opened (this process), not another party's.
+      const covered = options.steal === 'always' || (options.steal === 'own' && !this.heldElsewhere);
+      if (!covered) {
         this.inUseRejections++;
         throw new IpmiError('IPMI_ERR_SOL_IN_USE', 'SOL payload already active on another session', { completionCode: 0x80 });
       }
@@ -277,4 +311,9 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Resolves after `count` turns of the event loop (no time involved: each turn runs what is due). */
+export async function turns(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }

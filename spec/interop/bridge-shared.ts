@@ -131,6 +131,8 @@ export interface StallResult {
   receivedDuringStall: number;
   /** offset in the client's data where the stall began */
   before: number;
+  /** ms from the client's pause until the bridge had to queue (the kernel's socket buffers full) */
+  reachMs: number;
   client: TestClient;
   bridge: ConsoleBridge;
   peak: { rss: number; heapUsed: number; arrayBuffers: number };
@@ -138,10 +140,22 @@ export interface StallResult {
   bounds: { pendingToClient: number; pendingFromConsole: number; bridge: number };
 }
 
+/** Resolves after `count` turns of the event loop (no time involved). */
+async function turns(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** How long the stall may take to reach the bridge (the kernel's socket buffers fill first), on a loaded machine. */
+export const STALL_REACH_TIMEOUT_MS = 90_000;
+
 /**
- * A client (connected through `bridge`, its console quiet) stops reading for `stallMs` while the host writes the
- * counting pattern into `hostSocket` as fast as the BMC takes it; the bridge's queues are sampled every 50 ms and
- * retained memory (after a full GC) every 500 ms. Then the client reads again.
+ * A client (connected through `bridge`, its console quiet) stops reading while the host writes the counting
+ * pattern into `hostSocket` as fast as the BMC takes it. The stall is proven by its event, not by a time: once
+ * the kernel's socket buffers are full, the bridge's client socket queues bytes (`pendingToClient > 0`) and the
+ * bridge pauses the console. From then on it lasts `stallMs` (the BMC sees that long without ACKs). The bridge's
+ * queues are sampled every 50 ms and retained memory (after a full GC) every 500 ms. Then the client reads again.
+ * (A fixed-length stall failed on a loaded machine: the BMC's output slowed down, the kernel buffers never filled
+ * and the bridge never had to hold anything back.)
  */
 export async function measureStall(
   ctx: { bridge: ConsoleBridge; client: TestClient; hostSocket: Socket; cleanups: (() => unknown)[] },
@@ -159,7 +173,7 @@ export async function measureStall(
     bridge: socketHwm + SOL_MAX_CHARACTERS + 2 * SOL_READABLE_HWM + SOL_MAX_HELD_PACKETS * SOL_MAX_CHARACTERS + HOLD_BYTES,
   };
   client.socket.pause();
-  await sleep(200);
+  await turns(10);
   collectGarbage();
   const base = process.memoryUsage();
   const peak = { rss: 0, heapUsed: 0, arrayBuffers: 0 };
@@ -179,19 +193,39 @@ export async function measureStall(
   cleanups.push(() => clearInterval(sampler));
   const writer = new PatternWriter(hostSocket);
   cleanups.push(() => void writer.stop());
+  const pausedAt = performance.now();
+  await waitUntil(() => bridge.metrics.pendingToClient > 0, 'the stall to reach the bridge (client socket queueing)', STALL_REACH_TIMEOUT_MS);
+  const reachMs = Math.round(performance.now() - pausedAt);
+  sample(false);
   await sleep(stallMs);
   sample(true); // while the client still does not read
   const total = await writer.stop();
   clearInterval(sampler);
   const receivedDuringStall = client.bytes - before;
   client.socket.resume();
-  return { total, receivedDuringStall, before, client, bridge, peak, maxMetrics, bounds };
+  return { total, receivedDuringStall, before, reachMs, client, bridge, peak, maxMetrics, bounds };
+}
+
+/** Written by the host after a stall's pattern: its arrival right after the pattern proves nothing more came. */
+export const END_MARK = '\r\n<end of stall>\r\n';
+
+/**
+ * What the client received after offset `before`, up to the host's END_MARK: waits for `total` bytes, has the host
+ * write the mark, waits for it and checks it came right after (an extra byte would show before it).
+ */
+export async function receivedUpToMark(client: TestClient, hostSocket: Socket, before: number, total: number, timeoutMs = 30_000): Promise<Buffer> {
+  await client.waitForBytes(before + total, timeoutMs);
+  hostSocket.write(END_MARK);
+  await client.waitForBytes(before + total + END_MARK.length, timeoutMs);
+  const got = client.data().subarray(before);
+  expect(got.subarray(got.length - END_MARK.length).toString('latin1'), 'the end mark right after the pattern').to.equal(END_MARK);
+  return got.subarray(0, got.length - END_MARK.length);
 }
 
 export function reportStall(label: string, r: StallResult, extra = ''): void {
   const mib = (n: number): string => (n / 1048576).toFixed(1);
   console.log(
-    `      ${label}: host wrote ${r.total} B (${r.receivedDuringStall} B reached the paused client's JS); peak ` +
+    `      ${label}: the stall reached the bridge after ${r.reachMs} ms; host wrote ${r.total} B (${r.receivedDuringStall} B reached the paused client's JS); peak ` +
       `pendingToClient ${r.maxMetrics.pendingToClient} (bound ${r.bounds.pendingToClient}), pendingFromConsole ` +
       `${r.maxMetrics.pendingFromConsole} (bound ${r.bounds.pendingFromConsole}), heldBytes ${r.maxMetrics.heldBytes}; ` +
       `retained growth (after GC): rss ${mib(r.peak.rss)} MiB, heap ${mib(r.peak.heapUsed)} MiB, arrayBuffers ${(r.peak.arrayBuffers / 1024).toFixed(0)} KiB ` +

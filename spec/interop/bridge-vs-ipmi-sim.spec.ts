@@ -22,7 +22,7 @@ import { activateSol } from '../../lib/sol/activate.js';
 import { TestClient, findFreePortRange, waitUntil } from '../bridge/tcp-client.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
 import { requirePeer } from '../helpers/peers.js';
-import { BRIDGE_SETTINGS, clientHelpers, expectStallBounded, measureStall, patternBytes, portOf, reportStall, sleep, SOL_READABLE_HWM, type StallResult, transferBothWays } from './bridge-shared.js';
+import { BRIDGE_SETTINGS, STALL_REACH_TIMEOUT_MS, receivedUpToMark, clientHelpers, expectStallBounded, measureStall, patternBytes, portOf, reportStall, sleep, SOL_READABLE_HWM, type StallResult, transferBothWays } from './bridge-shared.js';
 
 describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
   this.timeout(60_000);
@@ -239,7 +239,8 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
     const killedAt = performance.now();
     await waitUntil(() => reconnects.length > 0, "a 'reconnect' event after the BMC died", 10_000);
     const detectMs = performance.now() - killedAt;
-    await sleep(2000); // down for a while: the bridge backs off
+    // down for a while: the event that proves it is the bridge backing off (three attempts), not a time
+    await waitUntil(() => reconnects.length >= 3, 'three reconnect attempts while ipmi_sim is down', 20_000);
     const attemptsWhileDown = reconnects.length;
     expect(client.isClosed, 'client closed while the BMC was down').to.equal(false);
     await client.write('typed while down\r'); // held (holdBytes) and written once the console is back
@@ -269,12 +270,10 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
     );
   });
   it('a client that stops reading for 4 s (inside ipmi_sim\'s 6 s retry budget) while the host writes: bounded, nothing lost', async function () {
-    this.timeout(60_000);
+    this.timeout(60_000 + STALL_REACH_TIMEOUT_MS);
     const r = await stall(4000);
-    await r.client.waitForBytes(r.before + r.total, 30_000);
-    await sleep(300); // nothing more may come
+    const got = await receivedUpToMark(r.client, hostSocket!, r.before, r.total); // nothing more came
     reportStall('ipmi_sim 4 s stall', r);
-    const got = r.client.data().subarray(r.before);
     expect(got.length, 'bytes after the stall').to.equal(r.total);
     expect(got.equals(patternBytes(0, r.total)), 'byte-exact with the counting pattern').to.equal(true);
     expectStallBounded(r);
@@ -287,7 +286,7 @@ describe('interop: console bridge vs ipmi_sim (real TCP clients)', function () {
   it('a client that stops reading for 10 s while the host writes: bounded, and nothing lost (ipmi_sim keeps the data)', async function () {
     // ipmi_sim gives up on a packet after 6 s of retransmissions and then never reads its serial port again;
     // the SOL engine's default 'ack-zero' pause (partial ACKs of 0 every 250 ms) keeps the data in ipmi_sim.
-    this.timeout(70_000);
+    this.timeout(70_000 + STALL_REACH_TIMEOUT_MS);
     cleanups.push(() => sim.restart());
     const r = await stall(10_000);
     await waitUntil(() => r.client.bytes >= r.before + r.total, 'all bytes', 30_000);
