@@ -6,9 +6,7 @@
  * later stdin command: `metrics` -> { states, activations, ... }; `exit` (or stdin closing) -> stop all, exit 0.
  */
 import { createInterface } from 'node:readline';
-import { ConsoleManager } from '../lib/bridge/console-manager.js';
-import type { IpmiConsoleOptions } from '../lib/bridge/ipmi-console-source.js';
-import { UdpTransport } from '../lib/transport/udp-transport.js';
+import { ConsoleManager, UdpTransport, type IpmiConsoleOptions } from '../lib/index.js';
 
 export interface BridgeProcessConfig {
   nodes: { nodeId: string; host: string; port: number }[];

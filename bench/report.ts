@@ -2,7 +2,9 @@
  * Figures and the Markdown table from the raw results (both go into latest.json; the table into latest.md).
  */
 import { median, percentile, summarize } from './lib/stats.js';
-import type { Results } from './run.js';
+import type { BenchConfig } from './lib/config.js';
+import type { IpmiSimResults } from './sections/ipmi-sim.js';
+import type { FakeBmcResults } from './sections/fake-bmc.js';
 import type { ConnectTrial, BulkTrial } from './lib/trials.js';
 
 const MiB = 2 ** 20;
@@ -12,6 +14,32 @@ export interface Target {
   target: string;
   value: string;
   met: boolean | null;
+}
+
+export interface Machine {
+  cpuModel: string;
+  cores: number;
+  memoryGiB: number;
+  node: string;
+  kernel: string;
+  ipmitool: string;
+  socat: string;
+  ipmiSim: string;
+  /** 1, 5, 15 min: other work on the machine skews every figure */
+  loadAvgStart: number[];
+  loadAvgEnd?: number[];
+}
+
+export interface Results {
+  startedAt: string;
+  durationS: number;
+  command: string;
+  machine: Machine;
+  config: BenchConfig;
+  ipmiSim?: IpmiSimResults;
+  fakeBmc?: FakeBmcResults;
+  figures?: Figures;
+  errors: string[];
 }
 
 export interface Figures {

@@ -10,30 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { killAllChildren } from './lib/children.js';
-import { runIpmiSim, type IpmiSimResults } from './sections/ipmi-sim.js';
-import { runFakeBmc, type FakeBmcResults } from './sections/fake-bmc.js';
-import { figures, renderReport, type Figures } from './report.js';
-
-export type Log = (message: string) => void;
-
-export interface BenchConfig {
-  quick: boolean;
-  connectTrials: number;
-  backToBackTrials: number;
-  backToBackPauseMs: number;
-  recoveryPauseMs: number;
-  keystrokes: number;
-  bulkReps: number;
-  simBulkBytes: number;
-  fakeBulkBytes: number;
-  /** consoles in the scale run (memory at 1, 100 and this many) */
-  scaleConsoles: number;
-  /** real socat+ipmitool consoles measured for memory */
-  baselineConsoles: number;
-  /** echo load on every console at once: one keystroke per interval per console, for this long */
-  scaleIntervalMs: number;
-  scaleDurationMs: number;
-}
+import type { BenchConfig, Log } from './lib/config.js';
+import { runIpmiSim } from './sections/ipmi-sim.js';
+import { runFakeBmc } from './sections/fake-bmc.js';
+import { figures, renderReport, type Machine, type Results } from './report.js';
 
 const QUICK: BenchConfig = {
   quick: true,
@@ -67,20 +47,6 @@ const FULL: BenchConfig = {
   scaleDurationMs: 10_000,
 };
 
-export interface Machine {
-  cpuModel: string;
-  cores: number;
-  memoryGiB: number;
-  node: string;
-  kernel: string;
-  ipmitool: string;
-  socat: string;
-  ipmiSim: string;
-  /** 1, 5, 15 min: other work on the machine skews every figure */
-  loadAvgStart: number[];
-  loadAvgEnd?: number[];
-}
-
 function firstLine(cmd: string, args: string[]): string {
   try {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n').find((l) => l.trim())?.trim() ?? '';
@@ -111,18 +77,6 @@ function machine(): Machine {
     ipmiSim: firstLine('ipmi_sim', ['--version']).replace(/^IPMI Simulator version /, ''),
     loadAvgStart: loadavg(),
   };
-}
-
-export interface Results {
-  startedAt: string;
-  durationS: number;
-  command: string;
-  machine: Machine;
-  config: BenchConfig;
-  ipmiSim?: IpmiSimResults;
-  fakeBmc?: FakeBmcResults;
-  figures?: Figures;
-  errors: string[];
 }
 
 /** Open files this process needs: 1000 client sockets plus slack. */

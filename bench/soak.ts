@@ -14,8 +14,7 @@
  */
 import net from 'node:net';
 import { readdirSync } from 'node:fs';
-import { ConsoleManager } from '../lib/bridge/console-manager.js';
-import type { IpmiConsoleOptions } from '../lib/bridge/ipmi-console-source.js';
+import { ConsoleManager, type IpmiConsoleOptions } from '../lib/index.js';
 import { startFakeBmcFarm } from '../fixtures/fake-bmc/index.js';
 
 interface Options {

@@ -3,14 +3,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
-import { IpmiError } from '../lib/errors.js';
-import { IpmiSession } from '../lib/session/rmcpplus-session.js';
-import { activateSol, deactivateSol } from '../lib/sol/activate.js';
-import type { SolStream } from '../lib/sol/sol-stream.js';
-import { requireConnection, type ParsedArgs } from './cli-args.js';
+import {
+  activateSol,
+  ConsoleBridge,
+  deactivateSol,
+  IpmiError,
+  IpmiSession,
+  loadConsoleSource,
+  sourceFor,
+  type ActivationMode,
+  type SolStream,
+} from '../lib/index.js';
+import { lingerMsOf, requireConnection, type ParsedArgs } from './cli-args.js';
 import { EscapeParser, ESCAPE_HELP } from './escape.js';
-import { ConsoleBridge, type ActivationMode } from '../lib/bridge/console-bridge.js';
-import { loadConsoleSource, sourceFor } from '../lib/sources/source-for.js';
 import { consoleSourceFromArgs } from './cli-sources.js';
 
 export type Command = (args: ParsedArgs) => Promise<number>;
@@ -33,40 +38,43 @@ function escapeCharOf(args: ParsedArgs): string | undefined {
 
 const note = (text: string) => process.stderr.write(text);
 
+type Outcome = { code: number; error?: unknown };
+
 /**
  * `activate`: with a TTY on stdin, raw mode and escape sequences (~. ~B ~? ~~), the terminal restored on every
- * exit path. Without one, bytes pass through untouched and the command exits 0 once stdin ended and the BMC
- * acknowledged every byte. SIGINT/SIGTERM deactivate SOL and close the session.
+ * exit path. Without one, bytes pass through untouched; once stdin ended and the BMC acknowledged every byte, the
+ * console's output is still printed for `--linger` seconds (what comes back, an echo or a command's answer), then
+ * SOL is deactivated and the command exits 0. SIGINT/SIGTERM deactivate SOL and close the session, exit 0.
+ * SOL lost (taken over by another session, deactivated by the BMC, session lost): one line CODE: sentence, exit 1,
+ * and no Deactivate Payload: the payload may now belong to the session that took it.
  */
 export async function activate(args: ParsedArgs): Promise<number> {
   requireConnection(args);
   const instance = instanceOf(args);
   const steal = args.flags.has('--steal');
-  const stdin = process.stdin;
-  const tty = stdin.isTTY === true;
+  const tty = process.stdin.isTTY === true;
   const escapeChar = tty ? escapeCharOf(args) : undefined;
+  const lingerMs = lingerMsOf(args);
 
   const session = await IpmiSession.open(args.session);
   let sol: SolStream;
   try {
     sol = await activateSol(session, { instance, steal });
   } catch (err) {
-    await session.close();
+    await closeQuietly(session);
     throw err;
   }
+  return runConsole(session, sol, tty ? { escapeChar } : { lingerMs });
+}
 
-  let restoreTerminal = () => undefined as void;
-  if (tty) {
-    stdin.setRawMode(true);
-    restoreTerminal = () => {
-      if (stdin.isTTY) stdin.setRawMode(false);
-    };
-    note(`[SOL Session operational.${escapeChar ? `  Use ${escapeChar}? for help` : ''}]\r\n`);
-  }
-
-  let result: { code: number; error?: IpmiError } | undefined;
-  const done = new Promise<{ code: number; error?: IpmiError }>((resolve) => {
-    const finish = (r: { code: number; error?: IpmiError }) => {
+/** Wire stdin/stdout to the SOL stream until the user, a signal, the end of input or the BMC ends it. */
+async function runConsole(session: IpmiSession, sol: SolStream, mode: { escapeChar?: string | undefined; lingerMs?: number }): Promise<number> {
+  const stdin = process.stdin;
+  const tty = mode.lingerMs === undefined;
+  const cleanups: (() => void)[] = [];
+  let result: Outcome | undefined;
+  const done = new Promise<Outcome>((resolve) => {
+    const finish = (r: Outcome) => {
       if (!result) {
         result = r;
         resolve(r);
@@ -77,46 +85,79 @@ export async function activate(args: ParsedArgs): Promise<number> {
     const onSignal = () => finish({ code: 0 });
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    cleanups.push(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    });
     sol.pipe(process.stdout, { end: false });
-
     if (tty) {
-      const parser = new EscapeParser(escapeChar ?? '~');
-      stdin.on('data', (chunk: Buffer) => {
-        const actions = escapeChar ? parser.push(chunk) : [{ kind: 'data' as const, bytes: chunk }];
-        for (const a of actions) {
-          if (a.kind === 'data') {
-            if (!sol.write(a.bytes)) stdin.pause();
-          } else if (a.kind === 'break') {
-            sol.sendBreak().catch(() => undefined);
-          } else if (a.kind === 'help') {
-            note(ESCAPE_HELP(escapeChar!));
-          } else if (a.kind === 'quit') {
-            finish({ code: 0 });
-            return;
-          }
-        }
-      });
-      sol.on('drain', () => stdin.resume());
+      cleanups.push(attachTerminal(sol, mode.escapeChar, () => finish({ code: 0 })));
     } else {
-      // A script: pass bytes untouched; exit once stdin ended and every byte was acknowledged.
+      // A script: pass bytes untouched; once stdin ended and every byte was acknowledged, linger, then exit 0.
       stdin.pipe(sol);
       finished(sol, { readable: false }).then(
-        () => finish({ code: 0 }),
-        () => undefined,
+        () => {
+          if (mode.lingerMs === 0) return finish({ code: 0 });
+          const timer = setTimeout(() => finish({ code: 0 }), mode.lingerMs);
+          cleanups.push(() => clearTimeout(timer));
+        },
+        () => undefined, // the stream failed: reported through 'close'
       );
     }
   });
 
+  let r: Outcome;
   try {
-    const r = await done;
-    return r.error ? Promise.reject(r.error) : r.code;
-  } finally {
-    restoreTerminal();
-    stdin.pause();
-    stdin.unpipe();
-    if (tty) note('\r\n[terminated ipmi-sol-bridge]\r\n');
-    await sol.deactivate();
+    r = await done;
+  } catch (err) {
+    r = { code: 1, error: err }; // cli.ts fail() prints it as one line
+  }
+  for (const cleanup of cleanups) cleanup();
+  stdin.pause();
+  stdin.unpipe();
+  sol.unpipe(process.stdout);
+  if (tty) note('\r\n[terminated ipmi-sol-bridge]\r\n');
+  // A stream that closed on its own lost its payload (or its session): deactivating now could end the console of
+  // the session that took it over. Only a console we are ending ourselves is deactivated.
+  if (!sol.destroyed) await sol.deactivate();
+  await closeQuietly(session);
+  if (r.error !== undefined) throw r.error;
+  return r.code;
+}
+
+/** Raw mode and the escape sequences on a terminal; returns what restores the terminal. */
+function attachTerminal(sol: SolStream, escapeChar: string | undefined, quit: () => void): () => void {
+  const stdin = process.stdin;
+  stdin.setRawMode(true);
+  note(`[SOL Session operational.${escapeChar ? `  Use ${escapeChar}? for help` : ''}]\r\n`);
+  const parser = new EscapeParser(escapeChar ?? '~');
+  stdin.on('data', (chunk: Buffer) => {
+    const actions = escapeChar ? parser.push(chunk) : [{ kind: 'data' as const, bytes: chunk }];
+    for (const a of actions) {
+      if (a.kind === 'data') {
+        if (!sol.write(a.bytes)) stdin.pause();
+      } else if (a.kind === 'break') {
+        sol.sendBreak().catch(() => undefined);
+      } else if (a.kind === 'help') {
+        note(ESCAPE_HELP(escapeChar!));
+      } else if (a.kind === 'quit') {
+        quit();
+        return;
+      }
+    }
+  });
+  sol.on('drain', () => stdin.resume());
+  return () => {
+    if (stdin.isTTY) stdin.setRawMode(false);
+  };
+}
+
+/** Close a session on the way out; a failure there changes nothing the user can act on. */
+async function closeQuietly(session: IpmiSession): Promise<void> {
+  try {
     await session.close();
+  } catch {
+    // the session is gone either way
   }
 }
 
@@ -130,7 +171,7 @@ export async function deactivate(args: ParsedArgs): Promise<number> {
     note(wasActive ? `SOL instance ${instance} deactivated\n` : `SOL instance ${instance} was not active\n`);
     return 0;
   } finally {
-    await session.close();
+    await closeQuietly(session);
   }
 }
 
@@ -150,6 +191,7 @@ export function parseListen(value: string): { host: string; port: number } {
  * SIGINT/SIGTERM deactivate SOL and exit 0.
  */
 export async function serve(args: ParsedArgs): Promise<number> {
+  if ((args.flags.get('--console') ?? 'ipmi') === 'ipmi') requireConnection(args); // -U too, up front
   const source = await loadConsoleSource(sourceFor(consoleSourceFromArgs(args, instanceOf(args)))); // --console kind
   const listen = args.flags.get('--listen');
   if (typeof listen !== 'string') throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', 'serve needs --listen ADDR:PORT');

@@ -5,11 +5,16 @@
  * console's host, port (UDP 623, SSH 22, ...), user and password. Pure apart from reading key/CA files.
  */
 import { readFileSync } from 'node:fs';
-import { IpmiError } from '../lib/errors.js';
-import type { ConsoleSourceOptions } from '../lib/sources/source-for.js';
-import { SSH_VENDOR_COMMANDS, type SshConsoleOptions, type SshVendor } from '../lib/sources/ssh-options.js';
-import type { WebSocketAuth, WebSocketConsoleOptions } from '../lib/sources/websocket-options.js';
-import type { ParsedArgs } from './cli-args.js';
+import {
+  IpmiError,
+  SSH_VENDOR_COMMANDS,
+  type ConsoleSourceOptions,
+  type SshConsoleOptions,
+  type SshVendor,
+  type WebSocketAuth,
+  type WebSocketConsoleOptions,
+} from '../lib/index.js';
+import type { ParsedArgs } from './parsed-args.js';
 
 /** Flags with a value that this file adds. */
 export const SOURCE_VALUE_FLAGS: readonly string[] = [

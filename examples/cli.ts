@@ -3,11 +3,11 @@
  * ipmi-sol-bridge: the example single-node CLI. Flags follow ipmitool's (see USAGE).
  * On failure it prints one line, `CODE: sentence`, on stderr and exits non-zero; the password never appears.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { IpmiError } from '../lib/errors.js';
-import { IpmiSession } from '../lib/session/rmcpplus-session.js';
-import { parseArgs, requireConnection, USAGE, type ParsedArgs } from './cli-args.js';
+import createDebug from 'debug';
+import { IpmiError, IpmiSession } from '../lib/index.js';
+import { checkCommandLine, COMMAND_USAGE, parseArgs, requireConnection, USAGE, type ParsedArgs } from './cli-args.js';
 import { commands } from './cli-commands.js';
 
 /** Exit codes: 0 ok, 1 a BMC or runtime error, 2 bad arguments. */
@@ -40,17 +40,42 @@ export async function info(args: ParsedArgs): Promise<number> {
   return EXIT_OK;
 }
 
+/** The debug namespaces `-v` turns on (the library logs under ipmi:rmcp, ipmi:session, ipmi:sol, ipmi:bridge). */
+export const VERBOSE_NAMESPACES = 'ipmi:*';
+
+/** This package's version, from the package.json next to the sources (examples/) or the build (dist/examples/). */
+export function packageVersion(): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'ipmi-sol-bridge' && pkg.version) return pkg.version;
+    } catch {
+      // not this one
+    }
+  }
+  return 'unknown';
+}
+
 export async function main(argv: string[]): Promise<number> {
   let args: ParsedArgs;
   try {
     args = parseArgs(argv);
+    checkCommandLine(args);
   } catch (err) {
     return fail(err);
   }
-  if (args.flags.has('-h') || args.flags.has('--help') || args.command === undefined || args.command === 'help') {
-    process.stdout.write(USAGE);
-    return args.command === undefined && !args.flags.has('-h') && !args.flags.has('--help') ? EXIT_USAGE : EXIT_OK;
+  if (args.flags.has('--version')) {
+    process.stdout.write(`ipmi-sol-bridge ${packageVersion()}\n`);
+    return EXIT_OK;
   }
+  const help = args.flags.has('-h') || args.flags.has('--help');
+  if (args.command === 'help' || help) {
+    const topic = args.command === 'help' ? args.positional[0] : args.command;
+    process.stdout.write((topic !== undefined && COMMAND_USAGE[topic]) || USAGE);
+    return EXIT_OK;
+  }
+  if (args.command === undefined) return fail(new IpmiError('IPMI_ERR_BAD_ARGUMENT', 'a command is required: info, activate, deactivate or serve (try --help)'));
+  if (args.flags.has('-v')) createDebug.enable(VERBOSE_NAMESPACES);
   const run = args.command === 'info' ? info : commands[args.command];
   if (!run) return fail(new IpmiError('IPMI_ERR_BAD_ARGUMENT', `unknown command "${args.command}" (try --help)`));
   try {
@@ -80,6 +105,13 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  // The last resort of "one line, never a stack trace": a rejection or exception nothing else caught.
+  const lastResort = (err: unknown) => {
+    process.exitCode = fail(err);
+    process.exit();
+  };
+  process.on('unhandledRejection', lastResort);
+  process.on('uncaughtException', lastResort);
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

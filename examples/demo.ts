@@ -8,7 +8,7 @@
  */
 import { FakeBmc } from '../fixtures/fake-bmc/index.js';
 import { createDemoConsole } from '../fixtures/demo-console.js';
-import { ConsoleManager } from '../lib/bridge/console-manager.js';
+import { ConsoleManager } from '../lib/index.js';
 
 const DEMO_PASSWORD = 'demo-password';
 

@@ -15,7 +15,7 @@ import { summarize, type Summary } from '../lib/stats.js';
 import { bulkTrial, keystrokeTrials, openConsole, sleep, type BulkTrial } from '../lib/trials.js';
 import type { BridgeProcessConfig } from '../bridge-process.js';
 import type { FarmProcessConfig } from '../farm-process.js';
-import type { BenchConfig, Log } from '../run.js';
+import type { BenchConfig, Log } from '../lib/config.js';
 
 interface FarmReady {
   farms: Record<string, number[]>;

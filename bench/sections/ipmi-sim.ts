@@ -9,7 +9,7 @@ import { solDeactivate, startSocatConsole } from '../lib/baseline.js';
 import { startNodeChild } from '../lib/node-child.js';
 import { bulkTrial, connectTrial, keystrokeTrials, openConsole, sleep, type BulkTrial, type ConnectTrial } from '../lib/trials.js';
 import type { BridgeProcessConfig } from '../bridge-process.js';
-import type { BenchConfig, Log } from '../run.js';
+import type { BenchConfig, Log } from '../lib/config.js';
 
 export interface SideBySide {
   connect: { trials: ConnectTrial[]; pauseMs: number; recovery?: string };

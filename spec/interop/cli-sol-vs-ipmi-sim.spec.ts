@@ -42,7 +42,7 @@ async function until(cond: () => boolean, ms: number): Promise<void> {
 }
 
 describe('interop: CLI activate/deactivate vs ipmi_sim', function () {
-  this.timeout(60_000);
+  this.timeout(90_000);
   let sim: IpmiSimHandle;
   let host: SerialHost;
   let conn: string[];
@@ -62,12 +62,25 @@ describe('interop: CLI activate/deactivate vs ipmi_sim', function () {
     await r.exit;
   });
 
-  it('a script: bytes pass through, exit 0 once stdin ended and every byte was acknowledged', async () => {
-    const q = (s: string) => `'${s}'`;
-    const r = cli([], { shell: `(printf 'status\\r'; sleep 1) | ${q(TSX)} ${q(CLI)} activate ${conn.join(' ')}` });
+  it('a script: bytes pass through untouched; output that comes back after stdin ended is still printed (--linger)', async () => {
+    // stdin ends at once: the echo can only arrive after EOF. A long linger, then SIGTERM once the echo is seen:
+    // nothing here depends on how fast the machine is.
+    const r = cli(['activate', ...conn, '--linger', '600']);
+    r.child.stdin!.end('status\r');
+    await until(() => r.stdout().includes('status\r'), 20_000);
+    r.child.kill('SIGTERM');
     expect(await r.exit).to.equal(0);
     expect(r.stdout()).to.equal('status\r');
+    expect(r.stderr()).to.equal('');
     expect(host.receivedBytes().toString()).to.contain('status\r');
+  });
+
+  it('a script with --linger 0: exit 0 as soon as stdin ended and the BMC acknowledged every byte', async () => {
+    const r = cli(['activate', ...conn, '--linger', '0']);
+    r.child.stdin!.end('quick\r');
+    expect(await r.exit).to.equal(0);
+    expect(r.stderr()).to.equal('');
+    await host.waitForReceived('quick\r', 20_000);
   });
 
   it('a second activate is refused with IPMI_ERR_SOL_IN_USE; --steal takes over; SIGTERM deactivates cleanly', async () => {
@@ -88,10 +101,36 @@ describe('interop: CLI activate/deactivate vs ipmi_sim', function () {
     holder.child.kill('SIGTERM');
     await holder.exit;
 
-    // SOL was deactivated on SIGTERM: a plain activate works again.
-    const again = cli([], { shell: `(printf 'three\\r'; sleep 0.5) | '${TSX}' '${CLI}' activate ${conn.join(' ')}` });
+    // SOL was deactivated on SIGTERM: a plain activate works again. stdin ends once the echo is back; the
+    // default linger then ends the command with exit 0.
+    const again = cli(['activate', ...conn]);
+    again.child.stdin!.write('three\r');
+    await until(() => again.stdout().includes('three\r'), 20_000);
+    again.child.stdin!.end();
     expect(await again.exit).to.equal(0);
-    expect(again.stdout()).to.contain('three\r');
+    expect(again.stdout()).to.equal('three\r');
+  });
+
+  it('taken over: the old activate ends with one line IPMI_ERR_SOL_DEACTIVATED, exit 1, and leaves the thief its console', async () => {
+    const holder = cli(['activate', ...conn]);
+    holder.child.stdin!.write('mine\r');
+    await until(() => holder.stdout().includes('mine\r'), 10_000);
+    const thief = cli(['activate', '--steal', ...conn]);
+    thief.child.stdin!.write('stolen\r');
+    await until(() => thief.stdout().includes('stolen\r'), 10_000);
+
+    // ipmi_sim does not tell the holder: its ownership check finds out (DEFAULT_SOL_OWNERSHIP_CHECK_MS).
+    expect(await holder.exit).to.equal(1);
+    const lines = holder.stderr().split('\n').filter(Boolean);
+    expect(lines, holder.stderr()).to.have.length(1);
+    expect(lines[0]).to.match(/^IPMI_ERR_SOL_DEACTIVATED: SOL instance 1 was (taken over|deactivated) by another session/);
+
+    // The holder did not deactivate SOL on its way out: the thief's console still echoes.
+    thief.child.stdin!.write('still-here\r');
+    await until(() => thief.stdout().includes('still-here\r'), 20_000);
+    thief.child.kill('SIGTERM');
+    expect(await thief.exit).to.equal(0);
+    expect(thief.stderr()).to.equal('');
   });
 
   it('deactivate exits 0 whether SOL was active or not', async () => {
