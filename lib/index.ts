@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * ipmi-sol-bridge: IPMI 2.0 / RMCP+ Serial-over-LAN consoles as in-process Node streams, bridged to TCP the way
  * OpenStack Ironic's socat+ipmitool consoles are, without spawning a process. Re-exports only.
