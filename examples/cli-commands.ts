@@ -153,7 +153,7 @@ function attachTerminal(sol: SolStream, escapeChar: string | undefined, quit: ()
 }
 
 /** Close a session on the way out; a failure there changes nothing the user can act on. */
-async function closeQuietly(session: IpmiSession): Promise<void> {
+export async function closeQuietly(session: IpmiSession): Promise<void> {
   try {
     await session.close();
   } catch {

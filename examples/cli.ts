@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import createDebug from 'debug';
 import { IpmiError, IpmiSession } from '../lib/index.js';
 import { checkCommandLine, COMMAND_USAGE, parseArgs, requireConnection, USAGE, type ParsedArgs } from './cli-args.js';
-import { commands } from './cli-commands.js';
+import { closeQuietly, commands } from './cli-commands.js';
 
 /** Exit codes: 0 ok, 1 a BMC or runtime error, 2 bad arguments. */
 export const EXIT_OK = 0;
@@ -35,7 +35,7 @@ export async function info(args: ParsedArgs): Promise<number> {
     };
     process.stdout.write(JSON.stringify(out) + '\n');
   } finally {
-    await session.close();
+    await closeQuietly(session);
   }
   return EXIT_OK;
 }

@@ -33,6 +33,32 @@ function cli(args: string[], options: { shell?: string } = {}): Run {
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
+/**
+ * python3 -c DRIVER COMMAND STEPS: runs `bash -c COMMAND` on a pseudo-terminal; STEPS is JSON [[keys, awaited], ...]:
+ * type the keys, then read until the output holds the awaited text (30 s at most, then exit 3). Prints everything
+ * the terminal showed; exits 0 once the command ended.
+ */
+const PTY_DRIVER = [
+  'import json, os, pty, select, sys',
+  'pid, fd = pty.fork()',
+  'if pid == 0: os.execvp("bash", ["bash", "-c", sys.argv[1]])',
+  'seen = b""',
+  'def read(timeout):',
+  '    global seen',
+  '    if not select.select([fd], [], [], timeout)[0]: return False',
+  '    try: chunk = os.read(fd, 4096)',
+  '    except OSError: chunk = b""',
+  '    seen += chunk',
+  '    return len(chunk) > 0',
+  'for keys, want in json.loads(sys.argv[2]):',
+  '    os.write(fd, keys.encode())',
+  '    while want.encode() not in seen:',
+  '        if not read(30): sys.stdout.write(seen.decode(errors="replace")); sys.exit(3)',
+  'while read(30): pass',
+  'os.waitpid(pid, 0)',
+  'sys.stdout.write(seen.decode(errors="replace"))',
+].join('\n');
+
 async function until(cond: () => boolean, ms: number): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
@@ -148,10 +174,17 @@ describe('interop: CLI activate/deactivate vs ipmi_sim', function () {
   });
 
   it('on a terminal: raw mode, ~? help, ~. quits and deactivates, the terminal is restored', async function () {
-    if (!whichBinary('script')) this.skip();
+    if (!whichBinary('python3')) this.skip();
+    // A pseudo-terminal driven by what the CLI prints: each keystroke waits for the output it depends on.
     const cmd = `'${TSX}' '${CLI}' activate ${conn.join(' ')}; echo "EXIT=$?"; stty -a | grep -o -- '-\\?icanon' | head -1`;
-    const r = cli([], { shell: `(sleep 2; printf 'tty-line\\r'; sleep 1; printf '~?'; sleep 0.5; printf '\\r~.'; sleep 2) | script -qfec "${cmd.replace(/"/g, '\\"')}" /dev/null` });
-    await r.exit;
+    const steps = [
+      ['', '[SOL Session operational'],
+      ['tty-line\r', 'tty-line'],
+      ['~?', 'Supported escape sequences'],
+      ['\r~.', 'EXIT='],
+    ];
+    const r = cli([], { shell: `python3 -c '${PTY_DRIVER}' "${cmd.replace(/"/g, '\\"')}" '${JSON.stringify(steps)}'` });
+    expect(await r.exit, r.stderr()).to.equal(0);
     const out = r.stdout();
     expect(out).to.contain('[SOL Session operational.  Use ~? for help]');
     expect(out).to.contain('tty-line');
