@@ -131,9 +131,11 @@ describe('security: secrets stay out of logs, errors, argv and debug output', fu
   });
 
   it('authentication failures: wrong password, wrong K_g: one line, no secret, no stack', async () => {
-    const wrongPassword = run(['info', '-H', '127.0.0.1', '-p', String(relay.port), '-U', 'admin', '-y', KG.toString('hex'), '-C', '17', '-P', 'Wrong-pw-123', '-N', '0.5', '-R', '0'], {});
+    // The BMC answers at once (RAKP 2 / RAKP 4 prove the mismatch): -N only bounds a reply a loaded machine may be
+    // slow to deliver, so it is generous; 0.5 s gave IPMI_ERR_UNREACHABLE in a full suite run.
+    const wrongPassword = run(['info', '-H', '127.0.0.1', '-p', String(relay.port), '-U', 'admin', '-y', KG.toString('hex'), '-C', '17', '-P', 'Wrong-pw-123', '-N', '5', '-R', '0'], {});
     expect(await wrongPassword.exit).to.equal(1);
-    const wrongKg = run(['info', '-H', '127.0.0.1', '-p', String(relay.port), '-U', 'admin', '-y', 'ff'.repeat(19), '-C', '17', '-E', '-N', '0.5', '-R', '0'], { IPMI_PASSWORD: PASSWORD });
+    const wrongKg = run(['info', '-H', '127.0.0.1', '-p', String(relay.port), '-U', 'admin', '-y', 'ff'.repeat(19), '-C', '17', '-E', '-N', '5', '-R', '0'], { IPMI_PASSWORD: PASSWORD });
     expect(await wrongKg.exit).to.equal(1);
     for (const [r, name, pw] of [
       [wrongPassword, 'wrong password', 'Wrong-pw-123'],
