@@ -107,6 +107,7 @@ function isMain(): boolean {
 if (isMain()) {
   // The last resort of "one line, never a stack trace": a rejection or exception nothing else caught.
   const lastResort = (err: unknown) => {
+    if (process.stdin.isTTY) process.stdin.setRawMode(false);
     process.exitCode = fail(err);
     process.exit();
   };
