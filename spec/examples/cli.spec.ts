@@ -5,7 +5,9 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkCommandLine, COMMAND_USAGE, DEFAULT_LINGER_SECONDS, lingerMsOf, MAX_LINGER_SECONDS, parseArgs, requireConnection } from '../../examples/cli-args.js';
 
@@ -55,6 +57,28 @@ describe('examples/cli: the command line', () => {
       expect(() => parsed(['deactivate', '--steal'])).to.throw(/--steal does not apply to deactivate/);
       expect(() => parsed(['serve', '--linger', '1'])).to.throw(/--linger does not apply to serve/);
       expect(parsed(['activate', '--steal', '--linger', '0', '-e', 'none', '--instance', '2', '-v']).flags.get('--linger')).to.equal('0');
+    });
+
+    it("every command line in README.md's sh blocks parses (the README cannot drift from the flags)", () => {
+      const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+      const blocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map((m) => m[1]!);
+      const commands = blocks
+        .flatMap((b) => b.split('\n'))
+        .map((line) => line.replace(/\s#.*$/, ''))
+        .flatMap((line) => line.split(/;|\|/))
+        .map((part) => part.trim())
+        .filter((part) => part.startsWith('ipmi-sol-bridge '));
+      expect(commands.length).to.be.greaterThan(5);
+      const pwfile = join(mkdtempSync(join(tmpdir(), 'isb-readme-cli-')), 'pwfile');
+      writeFileSync(pwfile, 'secret\n');
+      for (const command of commands) {
+        const argv = command.split(/\s+/).slice(1).map((w) => (w === 'pwfile' ? pwfile : w));
+        expect(() => {
+          const a = parseArgs(argv, { IPMI_PASSWORD: 'secret' });
+          checkCommandLine(a);
+          if (a.command !== undefined && a.command !== 'help' && !a.flags.has('--help') && !a.flags.has('--version')) requireConnection(a);
+        }, command).to.not.throw();
+      }
     });
 
     it('--json is not an option (info prints JSON anyway)', () => {
