@@ -19,7 +19,10 @@ import { promisify } from 'node:util';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 const run = promisify(execFile);
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; exports: Record<string, unknown> };
+/** Subpath entries and the optional peer each one loads (linked into the project for the test: npm does not install optional peers). */
+const SUBPATHS = Object.keys(pkg.exports).filter((k) => k !== '.' && k !== './package.json');
+const OPTIONAL_PEERS = ['ssh2', 'ws'];
 
 interface PackedFile {
   path: string;
@@ -61,6 +64,16 @@ describe('package: npm pack, install into an empty project, use it', function ()
   it('a CommonJS module require()s it (the "require" condition; Node >= 20.19 loads ES modules with require)', async () => {
     const { stdout } = await run(process.execPath, ['-e', "const m = require('ipmi-sol-bridge'); console.log(typeof m.IpmiSession.open, typeof m.ConsoleManager)"], { cwd: app });
     expect(stdout).to.equal('function function\n');
+  });
+
+  it(`every subpath entry (${SUBPATHS.join(', ')}) is imported and require()d alike, its optional peer installed`, async () => {
+    for (const peer of OPTIONAL_PEERS) symlinkSync(join(ROOT, 'node_modules', peer), join(app, 'node_modules', peer));
+    for (const sub of SUBPATHS) {
+      const name = `ipmi-sol-bridge${sub.slice(1)}`;
+      const esm = await run(process.execPath, ['--input-type=module', '-e', `const m = await import('${name}'); console.log(Object.keys(m).length > 0)`], { cwd: app });
+      const cjs = await run(process.execPath, ['-e', `console.log(Object.keys(require('${name}')).length > 0)`], { cwd: app });
+      expect([esm.stdout, cjs.stdout], sub).to.deep.equal(['true\n', 'true\n']);
+    }
   });
 
   it('the bin runs: ipmi-sol-bridge --version', async () => {
