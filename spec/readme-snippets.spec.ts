@@ -33,6 +33,18 @@ export function tsBlocks(markdown: string): Snippet[] {
   return out;
 }
 
+/** 'ipmi-sol-bridge' and each subpath package.json exports, mapped to its source: './ssh' -> lib/sources/ssh.ts. */
+function packagePaths(): Record<string, string[]> {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  const paths: Record<string, string[]> = {};
+  for (const [subpath, target] of Object.entries(pkg.exports)) {
+    const file = typeof target === 'object' && target !== null ? (target as { import?: string }).import : undefined;
+    if (!file || !/^\.\/dist\/lib\/.*\.js$/.test(file)) continue;
+    paths[`ipmi-sol-bridge${subpath.slice(1)}`] = [join(ROOT, file.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))];
+  }
+  return paths;
+}
+
 /** A consumer's settings: strict, ES modules under Node's resolution, the Node types and nothing else. */
 const consumerOptions = (): ts.CompilerOptions => ({
   strict: true,
@@ -42,7 +54,7 @@ const consumerOptions = (): ts.CompilerOptions => ({
   lib: ['lib.es2022.d.ts'],
   types: ['node'],
   typeRoots: [join(ROOT, 'node_modules/@types')],
-  paths: { 'ipmi-sol-bridge': [join(ROOT, 'lib/index.ts')] },
+  paths: packagePaths(),
   noEmit: true,
   skipLibCheck: true,
   noUncheckedIndexedAccess: true,
@@ -67,6 +79,10 @@ describe('README.md: every ```ts block compiles under strict', function () {
   it('finds the blocks', () => {
     expect(snippets.length).to.be.greaterThan(1);
     expect(tsBlocks('a\n```ts\nlet x = 1;\n```\n```sh\nls\n```\n')).to.deep.equal([{ line: 3, code: 'let x = 1;' }]);
+  });
+
+  it("resolves 'ipmi-sol-bridge' and its subpath entries to their sources", () => {
+    expect(packagePaths()['ipmi-sol-bridge']).to.deep.equal([join(ROOT, 'lib/index.ts')]);
   });
 
   it('the settings themselves are valid', () => {
