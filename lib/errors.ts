@@ -19,6 +19,7 @@ export type IpmiErrorCode =
   | 'IPMI_ERR_ABORTED' // an AbortSignal fired
   | 'IPMI_ERR_BAD_ARGUMENT' // an option or argument is invalid; raised before anything starts
   | 'IPMI_ERR_PROTOCOL' // the BMC answered with something the protocol does not allow
+  | 'IPMI_ERR_LOG' // a console log directory or file cannot be created or written
   | 'IPMI_ERR_NO_FREE_PORTS' // the console port range is exhausted
   | 'IPMI_ERR_SOCKET'; // a local socket error (bind failed, address in use)
 

@@ -98,3 +98,40 @@ export {
 export type { WebSocketConsoleOptions, WebSocketAuth, WebSocketTlsOptions } from './sources/websocket-options.js';
 export { sshFingerprint } from './sources/host-keys.js';
 export { RelayConsoleStream, DEFAULT_RELAY_HWM } from './sources/relay-stream.js';
+
+// Console layer: history, console log files, viewers, metrics
+export {
+  ConsoleHistory,
+  DEFAULT_HISTORY_BYTES,
+  MIN_HISTORY_BYTES,
+  MAX_HISTORY_BYTES,
+  type TailOptions,
+  type ConsoleTail,
+} from './console/history.js';
+export { ConsoleRecord, type RecordEvent, type RecordEventKind, type RecordSink, type RecordStats } from './console/record.js';
+export {
+  openConsoleLog,
+  ConsoleLogSink,
+  logFileBase,
+  DEFAULT_LOG_FILE_BYTES,
+  DEFAULT_LOG_KEEP,
+  DEFAULT_LOG_PENDING_BYTES,
+  type ConsoleLogOptions,
+  type ConsoleLogStats,
+} from './console/log-sink.js';
+export {
+  ViewerSet,
+  parseReplay,
+  DEFAULT_VIEWER_POLICY,
+  DEFAULT_VIEWER_QUEUE_BYTES,
+  MAX_VIEWERS,
+  SPECTATOR_NOTICE,
+  TAKEN_OVER_NOTICE,
+  type ViewerPolicy,
+  type ExtraClientPolicy,
+  type ReplayOption,
+  type ViewerSocket,
+  type Viewer,
+  type ViewerStats,
+} from './console/viewers.js';
+export { createConsoleMetrics, type ConsoleMetrics, type ConsoleMetricsSample, type ConsoleMetricsOptions } from './console/metrics.js';

@@ -1,0 +1,213 @@
+import { expect } from 'chai';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import {
+  DEFAULT_LOG_FILE_BYTES,
+  DEFAULT_LOG_KEEP,
+  DEFAULT_LOG_PENDING_BYTES,
+  logFileBase,
+  openConsoleLog,
+  type ConsoleLogSink,
+} from '../../lib/console/log-sink.js';
+import { ConsoleRecord } from '../../lib/console/record.js';
+import { ManualClock } from '../../lib/clock.js';
+import { isIpmiError } from '../../lib/errors.js';
+import { pattern } from '../bridge/fake-console-source.js';
+
+const T0 = Date.UTC(2026, 11, 3, 22, 0, 0);
+
+/** A disk that takes nothing until released, then everything. */
+class StuckDisk extends Writable {
+  readonly taken: Buffer[] = [];
+  #waiting: Array<() => void> = [];
+  #flowing = false;
+  constructor() {
+    super({ highWaterMark: 1024 });
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
+    this.taken.push(chunk);
+    if (this.#flowing) cb();
+    else this.#waiting.push(() => cb());
+  }
+  release(): void {
+    this.#flowing = true;
+    const w = this.#waiting;
+    this.#waiting = [];
+    for (const f of w) f();
+  }
+}
+
+/** Wait until the sink's streams hold at most `bytes` (the event itself, polled per I/O turn, no timer). */
+async function drained(sink: ConsoleLogSink, bytes = 0): Promise<void> {
+  while (sink.stats.pendingBytes > bytes) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+describe('console/log-sink', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ipmi-log-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('has named defaults: 10 MiB files, 5 kept, 1 MiB pending per file', () => {
+    expect(DEFAULT_LOG_FILE_BYTES).to.equal(10 * 1024 * 1024);
+    expect(DEFAULT_LOG_KEEP).to.equal(5);
+    expect(DEFAULT_LOG_PENDING_BYTES).to.equal(1024 * 1024);
+  });
+
+  it('node IDs become file names that never leave the directory and never collide', () => {
+    expect(logFileBase('node-1.a_b')).to.equal('node-1.a_b');
+    expect(logFileBase('../etc/passwd')).to.equal('%2E.%2Fetc%2Fpasswd');
+    expect(logFileBase('a/b')).to.not.equal(logFileBase('a_b'));
+    expect(logFileBase('a%2Fb')).to.not.equal(logFileBase('a/b'));
+    expect(logFileBase('.')).to.equal('%2E');
+  });
+
+  it('writes console output byte-exact, audit lines to the sibling file, through a ConsoleRecord', async () => {
+    const clock = new ManualClock();
+    const wallTime = () => T0 + clock.now();
+    const record = new ConsoleRecord({ clock, wallTime, historyBytes: 4096 });
+    const sink = await openConsoleLog({ dir, nodeId: 'n1', wallTime });
+    record.addSink(sink);
+    const out = pattern(0, 100_000);
+    for (let i = 0; i < out.length; i += 977) record.write(out.subarray(i, i + 977));
+    record.note('attach', 'writer 127.0.0.1:5000');
+    clock.advance(1500);
+    record.note('bmc-lost', 'IPMI_ERR_TIMEOUT');
+    clock.advance(12_000);
+    record.note('bmc-back');
+    record.note('detach', 'writer 127.0.0.1:5000, client-closed');
+    await sink.close();
+    expect((await readFile(path.join(dir, 'n1.log'))).equals(out)).to.equal(true);
+    expect(await readFile(path.join(dir, 'n1.audit.log'), 'utf8')).to.equal(
+      [
+        '2026-12-03T22:00:00.000Z attach (writer 127.0.0.1:5000)',
+        '2026-12-03T22:00:01.500Z BMC lost (IPMI_ERR_TIMEOUT)',
+        '2026-12-03T22:00:13.500Z BMC back (gap 12.0 s)',
+        '2026-12-03T22:00:13.500Z detach (writer 127.0.0.1:5000, client-closed)',
+        '',
+      ].join('\n'),
+    );
+    expect(sink.stats).to.include({ bytesWritten: out.length, bytesDropped: 0, auditLines: 4 });
+  });
+
+  it('timestamps at line starts, across chunks, with the time the line began', async () => {
+    const clock = new ManualClock();
+    const sink = await openConsoleLog({ dir, nodeId: 'ts', timestamps: true, wallTime: () => T0 + clock.now() });
+    sink.write(Buffer.from('boot'));
+    clock.advance(250);
+    sink.write(Buffer.from('ing\r\nline 2\r\nline'));
+    clock.advance(1000);
+    sink.write(Buffer.from(' 3\n'));
+    await sink.close();
+    expect(await readFile(sink.file, 'utf8')).to.equal(
+      '[2026-12-03T22:00:00.000Z] booting\r\n[2026-12-03T22:00:00.250Z] line 2\r\n[2026-12-03T22:00:00.250Z] line 3\n',
+    );
+  });
+
+  it('rotates under a 5 MB burst: node.log.1..keep, the newest bytes kept byte-exact, files near maxFileBytes', async () => {
+    const maxFileBytes = 1024 * 1024;
+    const keep = 3;
+    const sink = await openConsoleLog({ dir, nodeId: 'burst', maxFileBytes, keep, pendingBytes: 256 * 1024 });
+    const total = 5 * 1000 * 1000;
+    const chunk = 4096;
+    for (let at = 0; at < total; at += chunk) {
+      // The source's pace: the sink is never blocked, so the spec waits for the disk like a BMC at line rate.
+      await drained(sink, 128 * 1024);
+      sink.write(pattern(at, Math.min(chunk, total - at)));
+    }
+    await sink.close();
+    expect(sink.stats.bytesDropped).to.equal(0);
+    expect(sink.stats.rotations).to.equal(4);
+    const files = (await readdir(dir)).filter((f) => f.startsWith('burst.log')).sort();
+    expect(files).to.deep.equal(['burst.log', 'burst.log.1', 'burst.log.2', 'burst.log.3']);
+    const parts = await Promise.all(['burst.log.3', 'burst.log.2', 'burst.log.1', 'burst.log'].map((f) => readFile(path.join(dir, f))));
+    for (const p of parts.slice(0, 3)) expect(p.length).to.be.within(maxFileBytes, maxFileBytes + chunk);
+    const kept = Buffer.concat(parts);
+    expect(kept.equals(pattern(total - kept.length, kept.length)), 'the kept files are the newest bytes, in order').to.equal(true);
+    expect(kept.length).to.be.greaterThan(3 * maxFileBytes);
+  });
+
+  it('a 5 MB burst at once costs at most pendingBytes: the rest is dropped, counted and reported in the audit file', async () => {
+    const sink = await openConsoleLog({ dir, nodeId: 'flood', maxFileBytes: 1024 * 1024, keep: 2 });
+    const total = 5 * 1000 * 1000;
+    let maxPending = 0;
+    for (let at = 0; at < total; at += 4096) {
+      sink.write(pattern(at, 4096));
+      maxPending = Math.max(maxPending, sink.stats.pendingBytes);
+    }
+    expect(maxPending).to.be.at.most(DEFAULT_LOG_PENDING_BYTES);
+    const { bytesWritten, bytesDropped } = sink.stats;
+    expect(bytesDropped).to.be.greaterThan(0);
+    expect(bytesWritten + bytesDropped).to.equal(Math.ceil(total / 4096) * 4096);
+    await drained(sink);
+    sink.write(Buffer.from('after\n'));
+    await sink.close();
+    const audit = await readFile(sink.auditFile, 'utf8');
+    expect(audit).to.match(new RegExp(`log overflow: ${bytesDropped} bytes of console output dropped`));
+  });
+
+  it('a stuck disk never blocks the writer: memory stays at pendingBytes, drops are counted, output resumes after', async () => {
+    const disks: StuckDisk[] = [];
+    const sink = await openConsoleLog({
+      dir,
+      nodeId: 'stuck',
+      pendingBytes: 64_000,
+      streamFactory: () => {
+        const d = new StuckDisk();
+        disks.push(d);
+        return d;
+      },
+    });
+    for (let i = 0; i < 1000; i++) sink.write(Buffer.alloc(1000, i & 0xff));
+    expect(sink.stats.pendingBytes).to.be.at.most(64_000);
+    expect(sink.stats.bytesWritten).to.equal(64_000);
+    expect(sink.stats.bytesDropped).to.equal(1000 * 1000 - 64_000);
+    expect(sink.stats.chunksDropped).to.equal(1000 - 64);
+    for (const d of disks) d.release();
+    await drained(sink);
+    sink.write(Buffer.from('x'));
+    expect(sink.stats.bytesWritten).to.equal(64_001);
+    expect(Buffer.concat(disks[1]!.taken).toString()).to.match(/log overflow: 936000 bytes/);
+  });
+
+  it('an error after start ends the sink once (lastError IPMI_ERR_LOG, an error event) and the console goes on', async () => {
+    const disk = new StuckDisk();
+    const sink = await openConsoleLog({ dir, nodeId: 'dies', streamFactory: (file) => (file.endsWith('.audit.log') ? new StuckDisk() : disk) });
+    const errors: unknown[] = [];
+    sink.on('error', (e) => errors.push(e));
+    disk.destroy(new Error('EIO: i/o error'));
+    await new Promise((resolve) => disk.once('close', resolve));
+    sink.write(Buffer.from('more'));
+    expect(errors).to.have.length(1);
+    expect(isIpmiError(sink.lastError, 'IPMI_ERR_LOG')).to.equal(true);
+    expect(sink.stats).to.include({ failed: true, bytesDropped: 4 });
+  });
+
+  it('a log directory that cannot be written fails at start with IPMI_ERR_LOG, naming the directory', async () => {
+    const file = path.join(dir, 'a-file');
+    await writeFile(file, 'x');
+    const bad = path.join(file, 'logs'); // a directory under a regular file: ENOTDIR, even for root
+    const error = await openConsoleLog({ dir: bad, nodeId: 'n' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isIpmiError(error, 'IPMI_ERR_LOG')).to.equal(true);
+    expect((error as Error).message).to.equal(`Console log directory ${bad} is not writable (ENOTDIR).`);
+  });
+
+  it('refuses bad sizes and counts as IPMI_ERR_BAD_ARGUMENT before touching the disk', async () => {
+    for (const options of [{ maxFileBytes: 10 }, { keep: 0 }, { keep: 101 }, { pendingBytes: 0 }]) {
+      const error = await openConsoleLog({ dir, nodeId: 'n', ...options }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isIpmiError(error, 'IPMI_ERR_BAD_ARGUMENT'), JSON.stringify(options)).to.equal(true);
+    }
+    expect(await readdir(dir)).to.deep.equal([]);
+  });
+});
