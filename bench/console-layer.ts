@@ -4,10 +4,7 @@
  * Run with --expose-gc for steadier heap figures: `node --expose-gc --import tsx bench/console-layer.ts`.
  */
 import { performance } from 'node:perf_hooks';
-import { ConsoleRecord } from '../lib/console/record.js';
-import { ViewerSet } from '../lib/console/viewers.js';
-import { createConsoleMetrics, type ConsoleMetricsSample } from '../lib/console/metrics.js';
-import { DEFAULT_HISTORY_BYTES } from '../lib/console/history.js';
+import { ConsoleRecord, DEFAULT_HISTORY_BYTES, ViewerSet, createConsoleMetrics, type ConsoleMetricsSample } from '../lib/index.js';
 
 const consoles = Number(process.argv[2] ?? 1000);
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -135,3 +135,4 @@ export {
   type ViewerStats,
 } from './console/viewers.js';
 export { createConsoleMetrics, type ConsoleMetrics, type ConsoleMetricsSample, type ConsoleMetricsOptions } from './console/metrics.js';
+export { metricsSample, type CaptureOptions, type CaptureMetrics, type ConsoleLogFileOptions } from './bridge/console-capture.js';

@@ -4,9 +4,11 @@
 import type { IpmiError } from '../errors.js';
 import type { ClientInfo } from './client-admission.js';
 import type { ReconnectEvent } from './console-supervisor.js';
+import type { CaptureMetrics } from './console-capture.js';
 
 export type BridgeState = 'idle' | 'connecting' | 'active' | 'reconnecting' | 'closed';
-export type DisconnectReason = 'client-closed' | 'idle-timeout' | 'takeover' | 'console-failed' | 'bridge-closed';
+/** 'too-slow': with capture, the client fell behind its queue bound (viewerQueueBytes) and was dropped. */
+export type DisconnectReason = 'client-closed' | 'idle-timeout' | 'takeover' | 'console-failed' | 'bridge-closed' | 'too-slow';
 
 /** The events of a ConsoleBridge and their listener arguments (typed `on`/`once`, see lib/typed-events.ts). */
 export interface BridgeEvents {
@@ -54,4 +56,6 @@ export interface BridgeMetrics {
   pendingToConsole: number;
   /** bytes buffered in the console's readable side */
   pendingFromConsole: number;
+  /** capture mode only: the record, the viewers, the log file */
+  capture?: CaptureMetrics;
 }

@@ -37,8 +37,10 @@
  * - Every timer (idle, retry backoff, open timeout, in-use grace, linger, deactivate bound) runs on the
  *   `clock` setting.
  *
- * Where the console layer grows (DESIGN.md): console output enters at `#fromConsole` (the future record:
- * history ring, log sink) and leaves to the one seated client (the future viewer set).
+ * - Capture (`capture: true`, console-capture.ts; DESIGN.md "The console layer"): the console stays open with
+ *   or without a client and its output enters the record at `#fromConsole` (history ring, log file, viewers); the
+ *   seated client is the writer, others may watch (`viewers`), a new client may get history first (`replay`).
+ *   The record never pauses the console: a viewer that falls behind its queue bound is dropped ('too-slow').
  *
  * Events: 'state' (state, previous), 'client-connected' (ClientInfo), 'client-disconnected'
  * (ClientInfo & { reason }), 'client-refused' (ClientInfo), 'reconnect' ({ attempt, delayMs, error }),
@@ -57,6 +59,9 @@ import { ClientAdmission, clientInfo } from './client-admission.js';
 import { ConsoleListener } from './console-listener.js';
 import type { ConsoleSource, ConsoleStream } from './console-source.js';
 import { ConsoleSupervisor, type ConsoleErrorInfo } from './console-supervisor.js';
+import { ConsoleCapture, checkCaptureOptions, type CaptureOptions } from './console-capture.js';
+import type { ConsoleTail, TailOptions } from '../console/history.js';
+import type { ConsoleRecord } from '../console/record.js';
 
 export {
   DEFAULT_DEACTIVATE_TIMEOUT_MS,
@@ -82,6 +87,7 @@ export {
 export { MAX_WAITING_CLIENTS, type ClientInfo } from './client-admission.js';
 export type { BridgeEvents, BridgeMetrics, BridgeState, DisconnectReason } from './bridge-report.js';
 export { PERMANENT_ERRORS, isStatedError, type ConsoleErrorInfo, type ReconnectEvent } from './console-supervisor.js';
+export type { CaptureOptions, CaptureMetrics, ConsoleLogFileOptions } from './console-capture.js';
 
 const debug = createDebug('ipmi:bridge');
 
@@ -96,7 +102,7 @@ export function unavailableLine(error: IpmiError): string {
 /** TCP keepalive on client sockets, to notice peers that vanished without a FIN. */
 export const CLIENT_KEEPALIVE_MS = 30_000;
 
-export interface ConsoleBridgeOptions extends BridgeSettings {
+export interface ConsoleBridgeOptions extends BridgeSettings, CaptureOptions {
   source: ConsoleSource;
   /** address to listen on (IPv4 or IPv6 literal, or a host name) */
   host: string;
@@ -119,6 +125,8 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
   readonly #listener: ConsoleListener;
   readonly #admission: ClientAdmission;
   readonly #supervisor: ConsoleSupervisor;
+  /** capture mode: the record (history, log file) and the viewers */
+  readonly #capture: ConsoleCapture | undefined;
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #state: BridgeState = 'idle';
@@ -143,7 +151,9 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     if (typeof options.host !== 'string' || options.host.trim() === '' || !isHostSyntax(options.host.trim())) {
       throw badOption('host', options.host, 'an IP address or host name to listen on');
     }
-    const { source, host, port, name, ...settings } = options;
+    const { source, host, port, name, capture, historyBytes, replay, viewers, viewerQueueBytes, logDir, log, logName, wallTime, ...settings } = options;
+    const captureOptions: CaptureOptions = { capture, historyBytes, replay, viewers, viewerQueueBytes, logDir, log, logName, wallTime };
+    checkCaptureOptions(captureOptions);
     this.#source = source;
     this.host = host.trim();
     this.settings = resolveBridgeSettings(settings);
@@ -157,12 +167,16 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
       { onConnection: (socket) => this.#onConnection(socket), onError: (error) => this.#emitError(error) },
       label,
     );
-    this.#admission = new ClientAdmission(this.settings, this.#clock, {
+    const takeover = this.settings.takeover || viewers?.onExtra === 'takeover';
+    this.#admission = new ClientAdmission({ ...this.settings, takeover }, this.#clock, {
       occupied: () => this.#client !== undefined,
       seat: (socket) => this.#acceptClient(socket),
       replace: (socket) => {
         debug('%s takeover by %s:%s', this.#label, socket.remoteAddress, socket.remotePort);
-        this.#dropClient('takeover'); // the console stays: the new client gets it as it is
+        // The console stays: the new client gets it as it is. With capture the old one is told in one line.
+        const old = this.#client!;
+        if (this.#capture?.bumpWriter(socket)) this.#clientGone(old, 'takeover');
+        else this.#dropClient('takeover');
         this.#acceptClient(socket);
       },
       refused: (info) => {
@@ -172,6 +186,22 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
       },
     });
     this.#supervisor = new ConsoleSupervisor(source, this.settings, this.#clock, this.#supervisorHooks(), label);
+    this.#capture = capture
+      ? new ConsoleCapture(captureOptions, this.#clock, {
+          close: (socket, message) => this.#admission.linger(socket, message),
+          writerDropped: (socket) => this.#clientGone(socket, 'too-slow'),
+        })
+      : undefined;
+  }
+
+  /** Capture mode: the record (history ring, log file), else undefined. */
+  get record(): ConsoleRecord | undefined {
+    return this.#capture?.record;
+  }
+
+  /** Capture mode: the recent console output (the last `lines` lines and/or `bytes` bytes), else undefined. */
+  consoleLog(options?: TailOptions): ConsoleTail | undefined {
+    return this.#capture?.tail(options);
   }
 
   /** The bound port (0 before listen()). */
@@ -209,6 +239,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
       pendingToClient: this.#client?.writableLength ?? 0,
       pendingToConsole: console?.writableLength ?? 0,
       pendingFromConsole: console?.readableLength ?? 0,
+      ...(this.#capture ? { capture: this.#capture.metrics } : {}),
     };
   }
 
@@ -220,6 +251,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
    */
   async listen(port?: number): Promise<number> {
     if (this.#closed) throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `Console bridge ${this.url} is closed.`);
+    await this.#capture?.open(); // a log directory that cannot be written fails here, before anything listens
     const bound = await this.#listener.listen(port);
     debug('%s listening (activation %s)', this.#label, this.settings.activation);
     if (this.#closed) {
@@ -245,7 +277,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     this.#dropClient('bridge-closed');
     this.#supervisor.stop();
     this.#refreshState();
-    await Promise.all([this.#listener.close(), this.#supervisor.released]);
+    await Promise.all([this.#listener.close(), this.#supervisor.released, this.#capture?.close()]);
     try {
       await this.#source.close?.();
     } catch (error) {
@@ -263,7 +295,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
   #onConnection(socket: net.Socket): void {
     socket.on('error', (error) => debug('%s client socket error: %s', this.#label, error.message));
     if (this.#closed) socket.destroy();
-    else this.#admission.admit(socket);
+    else if (this.#client === undefined || !this.#capture?.offerSpectator(socket)) this.#admission.admit(socket);
   }
 
   #acceptClient(socket: net.Socket): void {
@@ -285,6 +317,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
       socket.off('close', onClose);
     };
     debug('%s client %s:%s connected', this.#label, info.remoteAddress, info.remotePort);
+    this.#capture?.seatWriter(socket); // replay first, then live output
     this.emit('client-connected', info);
     this.#touch();
     this.#armIdle();
@@ -304,6 +337,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
   #clientGone(socket: net.Socket, reason: DisconnectReason): void {
     if (socket !== this.#client) return;
     const replaced = reason === 'takeover';
+    this.#capture?.unseatWriter();
     this.#detachClient();
     this.#detachClient = ignore;
     this.#client = undefined;
@@ -314,7 +348,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     const info = clientInfo(socket);
     debug('%s client %s:%s gone (%s)', this.#label, info.remoteAddress, info.remotePort, reason);
     this.emit('client-disconnected', { ...info, reason });
-    if (this.settings.activation === 'on-connect' && !replaced) this.#supervisor.stop();
+    if (this.settings.activation === 'on-connect' && !replaced && !this.#capture) this.#supervisor.stop();
     else this.#updateFlow();
     // A client waiting for this one takes its place (its console opens after this one's release).
     if (!replaced && !this.#closed) this.#admission.promote();
@@ -348,10 +382,17 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     this.#updateFlow();
   }
 
-  /** Console output, the one entry point (the future record: history ring, log sink, viewers). */
+  /** Console output, the one entry point (with capture: the record, i.e. history ring, log file, viewers). */
   #fromConsole(data: Buffer): void {
     const client = this.#client;
-    if (client !== undefined && client.writable) {
+    if (this.#capture) {
+      // The record is the primary reader: history, log file, every viewer's bounded queue; never paused by them.
+      this.#capture.write(data);
+      if (client !== undefined) {
+        this.#touch();
+        this.#counts.bytesToClient += data.length;
+      }
+    } else if (client !== undefined && client.writable) {
       this.#touch();
       this.#counts.bytesToClient += data.length;
       // Coalesce what the console delivers in one event-loop turn into one socket write at the end of the turn:
@@ -375,7 +416,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     const client = this.#client;
     const target = this.#supervisor.stream;
     if (target !== undefined) {
-      if (client !== undefined && client.writableNeedDrain) target.pause();
+      if (client !== undefined && client.writableNeedDrain && !this.#capture) target.pause();
       else if (target.isPaused()) target.resume();
     }
     if (client !== undefined) {
@@ -445,9 +486,17 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
         !this.#closed &&
         this.#listener.listening &&
         !this.#suspended &&
-        (this.settings.activation === 'always' || this.#client !== undefined),
-      attach: (stream) => this.#attachConsole(stream),
-      lost: (stream) => {
+        (this.settings.activation === 'always' || this.#capture !== undefined || this.#client !== undefined),
+      attach: (stream) => {
+        const unwire = this.#attachConsole(stream);
+        const detached = this.#capture?.attached(stream);
+        return () => {
+          unwire();
+          detached?.();
+        };
+      },
+      lost: (stream, error) => {
+        this.#capture?.lost(error);
         const unacknowledged = stream.takeUnacknowledged(); // emptied either way: the source keeps no copy
         if (this.#client !== undefined) this.#replay(unacknowledged);
         this.#updateFlow(); // the socket now feeds the hold

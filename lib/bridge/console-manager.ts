@@ -30,6 +30,9 @@ import {
 } from './console-bridge.js';
 import type { ConsoleSource } from './console-source.js';
 import { loadConsoleSource, sourceFor, type ConsoleSourceOptions } from '../sources/source-for.js';
+import { checkCaptureOptions, metricsSample, type CaptureOptions } from './console-capture.js';
+import type { ConsoleTail, TailOptions } from '../console/history.js';
+import type { ConsoleMetricsSample } from '../console/metrics.js';
 import { PortAllocator, isPortTaken } from './port-range.js';
 import { isHostSyntax } from '../host-syntax.js';
 
@@ -43,7 +46,7 @@ export interface ConsoleInfo {
   url: string;
 }
 
-export interface ConsoleManagerOptions<B = ConsoleSourceOptions> extends BridgeSettings {
+export interface ConsoleManagerOptions<B = ConsoleSourceOptions> extends BridgeSettings, Omit<CaptureOptions, 'logName'> {
   /** address the consoles listen on (Ironic: `[console] socat_address`); IPv6 gives tcp://[addr]:port */
   address: string;
   /** 'start:end[,start:end...]', end excluded; default '10000:20000' */
@@ -52,7 +55,8 @@ export interface ConsoleManagerOptions<B = ConsoleSourceOptions> extends BridgeS
   sourceFactory?: (nodeId: string, bmcOptions: B) => ConsoleSource;
 }
 
-export interface StartConsoleOptions {
+/** Per node: a port, and capture settings that override the manager's for this node only. */
+export interface StartConsoleOptions extends Omit<CaptureOptions, 'logName' | 'wallTime'> {
   /** listen on this port, as is (in the range or not); default: the node's previous port, else the range */
   port?: number;
   /**
@@ -133,7 +137,7 @@ export interface ConsoleManagerEvents {
 export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<ConsoleManagerEvents> {
   readonly address: string;
   readonly #allocator: PortAllocator;
-  readonly #settings: BridgeSettings;
+  readonly #settings: BridgeSettings & CaptureOptions;
   readonly #clock: Clock;
   readonly #verifyTimeoutMs: number;
   readonly #sourceFactory: (nodeId: string, bmcOptions: B) => ConsoleSource;
@@ -157,6 +161,7 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
     const resolved = resolveBridgeSettings(settings); // fail on bad settings now, not at the first startConsole()
     this.#clock = resolved.clock;
     this.#verifyTimeoutMs = resolved.openTimeoutMs;
+    checkCaptureOptions(settings);
   }
 
   get activation(): ActivationMode {
@@ -172,7 +177,11 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
    */
   async startConsole(nodeId: string, bmcOptions: B, options: StartConsoleOptions = {}): Promise<ConsoleInfo> {
     checkNodeId(nodeId);
-    checkPort(options.port);
+    const { port: requested, verify: _verify, ...overrides } = options;
+    checkPort(requested);
+    const capture: CaptureOptions = { ...this.#settings };
+    for (const [key, value] of Object.entries(overrides)) if (value !== undefined) Object.assign(capture, { [key]: value });
+    checkCaptureOptions(capture); // before the node's current console is touched
     return this.#serialize(nodeId, async () => {
       const source = await loadConsoleSource(this.#sourceFactory(nodeId, bmcOptions)); // ssh2/ws missing: fails here
       if (options.verify === true) await this.#verify(nodeId, source);
@@ -183,19 +192,21 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
       }
       const bridge = new ConsoleBridge({
         ...this.#settings,
+        ...capture,
         source,
         host: this.address,
         name: `node ${nodeId}`,
+        logName: nodeId,
       });
       let port: number;
       try {
-        port = await this.#bind(bridge, options.port, previous?.port);
+        port = await this.#bind(bridge, requested, previous?.port);
       } catch (error) {
         await bridge.close();
         throw error;
       }
-      this.#forwardEvents(nodeId, bridge);
       const managed: ManagedConsole = { bridge, port, info: { type: 'socat', url: bridge.url } };
+      this.#forwardEvents(nodeId, bridge);
       this.#consoles.set(nodeId, managed);
       debug('node %s: console on %s', nodeId, managed.info.url);
       return { ...managed.info };
@@ -225,6 +236,20 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
 
   async stopAll(): Promise<void> {
     await Promise.all([...this.#consoles.keys()].map((nodeId) => this.stopConsole(nodeId)));
+  }
+
+  /**
+   * The recent output of a captured console (`capture: true`): the last `lines` lines and/or `bytes` bytes of
+   * its history, as text (Nova's get_console_output) and raw bytes. Undefined for a node with no console or no
+   * capture. Pure read.
+   */
+  getConsoleLog(nodeId: string, options: TailOptions = {}): ConsoleTail | undefined {
+    return this.#consoles.get(nodeId)?.bridge.consoleLog(options);
+  }
+
+  /** Every console's numbers for Prometheus (createConsoleMetrics(() => manager.metricsSamples())). */
+  metricsSamples(): ConsoleMetricsSample[] {
+    return [...this.#consoles].map(([nodeId, { bridge }]) => metricsSample(nodeId, bridge.metrics, bridge.lastError?.code));
   }
 
   list(): ConsoleListEntry[] {

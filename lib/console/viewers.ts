@@ -91,11 +91,13 @@ export interface ViewerRecord {
   note(kind: RecordEventKind, detail?: string): void;
 }
 
-export interface ViewerSetOptions {
+export interface ViewerSetOptions<S extends ViewerSocket = ViewerSocket> {
   viewers?: Partial<ViewerPolicy>;
   queueBytes?: number;
   replay?: ReplayOption;
   record?: ViewerRecord;
+  /** how a viewer we let go is closed (after `message`, if any); default: write the message, end() */
+  close?: (socket: S, message?: string) => void;
 }
 
 interface MutableViewer<S extends ViewerSocket> extends Viewer<S> {
@@ -148,12 +150,13 @@ export class ViewerSet<S extends ViewerSocket = ViewerSocket> extends EventEmitt
   readonly queueBytes: number;
   readonly replay: ReplayOption | undefined;
   readonly #record: ViewerRecord | undefined;
+  readonly #close: (socket: S, message?: string) => void;
   readonly #viewers = new Map<number, MutableViewer<S>>();
   #writer: MutableViewer<S> | undefined;
   #nextId = 1;
   readonly #stats = { admitted: 0, refused: 0, dropped: 0, takeovers: 0, keystrokesDiscarded: 0, replayedBytes: 0 };
 
-  constructor(options: ViewerSetOptions = {}) {
+  constructor(options: ViewerSetOptions<S> = {}) {
     super();
     this.policy = checkViewerPolicy(options.viewers);
     const queueBytes = options.queueBytes ?? DEFAULT_VIEWER_QUEUE_BYTES;
@@ -163,6 +166,12 @@ export class ViewerSet<S extends ViewerSocket = ViewerSocket> extends EventEmitt
     this.queueBytes = queueBytes;
     this.replay = checkReplay(options.replay);
     this.#record = options.record;
+    this.#close =
+      options.close ??
+      ((socket, message) => {
+        if (message) socket.write(Buffer.from(message));
+        socket.end();
+      });
   }
 
   get writer(): Viewer<S> | undefined {
@@ -189,20 +198,34 @@ export class ViewerSet<S extends ViewerSocket = ViewerSocket> extends EventEmitt
     if (this.#writer && this.policy.onExtra === 'takeover') bumped = this.#writer;
     else if (this.#writer) role = 'spectator';
     if (!bumped && this.#viewers.size >= this.policy.max) return this.#refuse('full');
-    if (bumped) {
-      this.#stats.takeovers++;
-      this.#record?.note('takeover', `${label} took over from ${bumped.label}`);
-      bumped.socket.write(Buffer.from(TAKEN_OVER_NOTICE));
-      this.#remove(bumped, 'bumped');
-      bumped.socket.end();
-    }
+    if (bumped) this.bump(bumped, label);
+    const viewer = this.add(socket, role, label);
+    return bumped ? { admitted: true, viewer, bumped } : { admitted: true, viewer };
+  }
+
+  /**
+   * Add a viewer whose role was decided elsewhere (the bridge's own admission): replay first, then live output.
+   * A second writer is IPMI_ERR_BAD_ARGUMENT (bump the first).
+   */
+  add(socket: S, role: ViewerRole, label = 'client'): Viewer<S> {
+    if (role === 'writer' && this.#writer) throw bad('This console already has a writer.');
     const viewer: MutableViewer<S> = { id: this.#nextId++, socket, label, role, bytesSent: 0, keystrokesDiscarded: 0, noticed: false };
     this.#stats.admitted++;
     this.#record?.note('attach', `${role} ${label}`);
     this.#sendReplay(viewer);
     this.#viewers.set(viewer.id, viewer);
     if (role === 'writer') this.#writer = viewer;
-    return bumped ? { admitted: true, viewer, bumped } : { admitted: true, viewer };
+    return viewer;
+  }
+
+  /** The writer loses its place to `by`: told in one line (TAKEN_OVER_NOTICE) and closed. */
+  bump(writer: Viewer<S>, by: string): void {
+    const v = this.#viewers.get(writer.id);
+    if (!v) return;
+    this.#stats.takeovers++;
+    this.#record?.note('takeover', `${by} took over from ${v.label}`);
+    this.#remove(v, 'bumped');
+    this.#close(v.socket, TAKEN_OVER_NOTICE);
   }
 
   /** The viewer's connection closed (or the bridge closes it). Idempotent. */
@@ -234,7 +257,7 @@ export class ViewerSet<S extends ViewerSocket = ViewerSocket> extends EventEmitt
   closeAll(): void {
     for (const v of [...this.#viewers.values()]) {
       this.#remove(v, 'closed');
-      v.socket.end();
+      this.#close(v.socket);
     }
   }
 
