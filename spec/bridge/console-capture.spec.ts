@@ -100,6 +100,26 @@ describe('bridge/console-capture', function () {
     expect(bridge.metrics.capture).to.include({ viewers: 1 });
   });
 
+  it('a writer that stops reading is dropped at its queue bound (too-slow); the console and the record go on', async () => {
+    const { bridge, stream } = await start({ viewerQueueBytes: 64 * 1024 });
+    const reasons: string[] = [];
+    bridge.on('client-disconnected', (c) => reasons.push(c.reason));
+    const writer = await connect(bridge);
+    await waitUntil(() => bridge.metrics.clientConnected, 'the writer');
+    writer.socket.pause(); // never reads again: the kernel's buffers fill, then its queue
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let printed = 0;
+    while (reasons.length === 0 && printed < 64 * 1024 * 1024) {
+      stream.print(chunk);
+      printed += chunk.length;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(reasons).to.deep.equal(['too-slow']);
+    expect(bridge.metrics.capture).to.include({ viewersDropped: 1, viewers: 0 });
+    await waitUntil(() => bridge.metrics.capture!.recordedBytes === printed, 'everything recorded');
+    expect(bridge.state).to.equal('active');
+  });
+
   it('a BMC loss continues the same record with a marked gap; the client stays connected', async () => {
     const { bridge, source, stream } = await start({ wallTime: () => Date.UTC(2026, 11, 3) });
     const client = await connect(bridge);
