@@ -7,6 +7,10 @@ import {
   DEFAULT_LOG_FILE_BYTES,
   DEFAULT_LOG_KEEP,
   DEFAULT_LOG_PENDING_BYTES,
+  MAX_LOG_FILE_BYTES,
+  MAX_LOG_KEEP,
+  MAX_LOG_PENDING_BYTES,
+  MIN_LOG_FILE_BYTES,
   logFileBase,
   openConsoleLog,
   type ConsoleLogSink,
@@ -201,7 +205,15 @@ describe('console/log-sink', () => {
   });
 
   it('refuses bad sizes and counts as IPMI_ERR_BAD_ARGUMENT before touching the disk', async () => {
-    for (const options of [{ maxFileBytes: 10 }, { keep: 0 }, { keep: 101 }, { pendingBytes: 0 }]) {
+    const outOfBounds = [
+      { maxFileBytes: MIN_LOG_FILE_BYTES - 1 },
+      { maxFileBytes: MAX_LOG_FILE_BYTES + 1 },
+      { keep: 0 },
+      { keep: MAX_LOG_KEEP + 1 },
+      { pendingBytes: 0 },
+      { pendingBytes: MAX_LOG_PENDING_BYTES + 1 },
+    ];
+    for (const options of outOfBounds) {
       const error = await openConsoleLog({ dir, nodeId: 'n', ...options }).then(
         () => undefined,
         (e: unknown) => e,

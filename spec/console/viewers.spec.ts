@@ -4,6 +4,9 @@ import { ConsoleRecord } from '../../lib/console/record.js';
 import {
   DEFAULT_VIEWER_POLICY,
   DEFAULT_VIEWER_QUEUE_BYTES,
+  MAX_REPLAY_LINES,
+  MAX_VIEWER_QUEUE_BYTES,
+  MIN_VIEWER_QUEUE_BYTES,
   MAX_VIEWERS,
   SPECTATOR_NOTICE,
   TAKEN_OVER_NOTICE,
@@ -58,7 +61,10 @@ describe('console/viewers', () => {
     expectBadArgument(() => new ViewerSet({ viewers: { max: 0 } }));
     expectBadArgument(() => new ViewerSet({ viewers: { max: MAX_VIEWERS + 1 } }));
     expectBadArgument(() => new ViewerSet({ viewers: { onExtra: 'kick' as never } }));
-    expectBadArgument(() => new ViewerSet({ queueBytes: 10 }));
+    expectBadArgument(() => new ViewerSet({ queueBytes: MIN_VIEWER_QUEUE_BYTES - 1 }));
+    expectBadArgument(() => new ViewerSet({ queueBytes: MAX_VIEWER_QUEUE_BYTES + 1 }));
+    expect(new ViewerSet({ queueBytes: MAX_VIEWER_QUEUE_BYTES, replay: { lines: MAX_REPLAY_LINES } }).queueBytes).to.equal(MAX_VIEWER_QUEUE_BYTES);
+    expectBadArgument(() => new ViewerSet({ replay: { lines: MAX_REPLAY_LINES + 1 } }));
     expectBadArgument(() => new ViewerSet({ replay: { bytes: -1 } }));
     expectBadArgument(() => new ViewerSet({ replay: { bytes: 1, lines: 1 } as never }));
   });
