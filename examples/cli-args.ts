@@ -15,6 +15,11 @@ const VALUE_FLAGS = new Set(['-H', '-p', '-U', '-P', '-f', '-C', '-L', '-y', '-k
 const BOOLEAN_FLAGS = new Set(['-E', '-K', '-v', '-h']);
 const LONG_VALUE = new Set(['--instance', '--listen', '--idle-timeout', '--activation', '--keepalive', '--tls-cert', '--tls-key', '--linger', ...SOURCE_VALUE_FLAGS]);
 const LONG_BOOLEAN = new Set(['--steal', '--takeover', '--help', '--version', ...SOURCE_BOOLEAN_FLAGS]);
+/** `serve`'s console-layer flags (examples/serve-capture.ts). */
+const CAPTURE_VALUE = ['--log-dir', '--replay', '--extra-clients', '--max-clients', '--metrics', '--config'];
+const CAPTURE_BOOLEAN = ['--capture', '--log-timestamps'];
+for (const flag of CAPTURE_VALUE) LONG_VALUE.add(flag);
+for (const flag of CAPTURE_BOOLEAN) LONG_BOOLEAN.add(flag);
 
 /** Flags every command takes: the connection (as ipmitool), help and verbose. */
 const COMMON_FLAGS = ['-H', '-p', '-U', '-P', '-E', '-f', '-C', '-L', '-y', '-k', '-K', '-N', '-R', '--keepalive', '-v', '-h', '--help'];
@@ -23,7 +28,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   info: [],
   activate: ['--steal', '-e', '--instance', '--linger'],
   deactivate: ['--instance'],
-  serve: ['--listen', '--idle-timeout', '--takeover', '--activation', '--tls-cert', '--tls-key', '--instance', ...SOURCE_VALUE_FLAGS, ...SOURCE_BOOLEAN_FLAGS],
+  serve: ['--listen', '--idle-timeout', '--takeover', '--activation', '--tls-cert', '--tls-key', '--instance', ...SOURCE_VALUE_FLAGS, ...SOURCE_BOOLEAN_FLAGS, ...CAPTURE_VALUE, ...CAPTURE_BOOLEAN],
 };
 
 /** `activate --linger`: seconds of console output still printed after stdin ended (enough for an echo). */
@@ -154,6 +159,7 @@ export function checkCommandLine(args: ParsedArgs): void {
 }
 
 export function requireConnection(args: ParsedArgs): void {
+  if (args.command === 'serve' && args.flags.has('--config')) return; // every node's BMC comes from the file
   if (!args.session.host) throw bad('-H HOST is required (the BMC address)');
   // IPMI allows a null (anonymous) user name: it must be asked for with -U '', never assumed.
   if (!args.flags.has('-U')) throw bad("-U USER is required (-U '' for the BMC's null user)");
@@ -210,6 +216,17 @@ A TCP (or TLS) console server like Ironic's socat + ipmitool; prints the tcp:// 
   --idle-timeout S     close an idle client, like socat -T (600; 0 disables)
   --takeover           a new client replaces the connected one (default: it is refused)
   --activation MODE    on-connect (default): SOL only while a client is connected; always
+  --capture            keep the console open and record it, client or not (history, replay, spectators, logs)
+  --log-dir DIR        console log files DIR/<host>.log (byte-exact) and .audit.log, 10 MiB x 5 kept
+  --log-timestamps     [ISO time] at each line start of the console log
+  --replay SIZE        what a connecting client gets first: 4KiB, 1MiB, 50lines (default none)
+  --extra-clients P    a client while another is connected: refuse (default), spectate (read-only), takeover
+  --max-clients N      clients at once, the writer included (spectate: 8)
+  --metrics ADDR:PORT  HTTP /metrics (Prometheus) and /healthz
+
+usage: ipmi-sol-bridge serve --config FILE [--metrics ADDR:PORT]
+  A console for every node of a JSON file (README: nodes.json); SIGHUP reloads it: added nodes start, removed
+  stop, changed restart. Prints one line per node: NODE started URL.
 
 ${SOURCES_USAGE}`,
 });
@@ -224,8 +241,11 @@ commands:
   deactivate [--instance N]
                            deactivate SOL (exit 0 if it was active or already inactive)
   serve --listen ADDR:PORT [--idle-timeout S] [--takeover] [--activation on-connect|always]
-        [--tls-cert FILE --tls-key FILE]
+        [--tls-cert FILE --tls-key FILE] [--capture [--log-dir DIR] [--replay SIZE]
+        [--extra-clients refuse|spectate|takeover]] [--metrics ADDR:PORT]
                            a TCP (or TLS) console server like Ironic's socat; prints the URL
+  serve --config FILE [--metrics ADDR:PORT]
+                           a console for every node of a JSON file; SIGHUP reloads it
 
 ${CONNECTION_HELP}
 ${SOURCES_USAGE}

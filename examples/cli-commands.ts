@@ -10,6 +10,7 @@ import {
   IpmiError,
   IpmiSession,
   loadConsoleSource,
+  metricsSample,
   sourceFor,
   type ActivationMode,
   type SolStream,
@@ -17,6 +18,7 @@ import {
 import { lingerMsOf, requireConnection, type ParsedArgs } from './cli-args.js';
 import { EscapeParser, ESCAPE_HELP } from './escape.js';
 import { consoleSourceFromArgs } from './cli-sources.js';
+import { captureOptionsFromFlags, metricsFromFlags, serveConfig } from './serve-capture.js';
 
 export type Command = (args: ParsedArgs) => Promise<number>;
 
@@ -191,7 +193,14 @@ export function parseListen(value: string): { host: string; port: number } {
  * SIGINT/SIGTERM deactivate SOL and exit 0.
  */
 export async function serve(args: ParsedArgs): Promise<number> {
+  if (args.flags.has('--config')) {
+    const other = [...args.flags.keys()].find((f) => !['--config', '--metrics', '-v', '-h', '--help'].includes(f));
+    if (other !== undefined) throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `${other} does not apply to serve --config (the file has every setting)`);
+    return serveConfig(args.flags, note);
+  }
   if ((args.flags.get('--console') ?? 'ipmi') === 'ipmi') requireConnection(args); // -U too, up front
+  const name = args.session.host || 'console';
+  const capture = captureOptionsFromFlags(args.flags, name);
   const source = await loadConsoleSource(sourceFor(consoleSourceFromArgs(args, instanceOf(args)))); // --console kind
   const listen = args.flags.get('--listen');
   if (typeof listen !== 'string') throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', 'serve needs --listen ADDR:PORT');
@@ -231,6 +240,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
     takeover: args.flags.has('--takeover'),
     ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
     ...(tlsOptions ? { tls: tlsOptions } : {}),
+    ...capture,
   });
   bridge.on('error', (err: Error) => note(`${(err as IpmiError).code ?? 'error'}: ${err.message}\n`));
   bridge.on('state', (state: string) => note(`[console ${state}]\n`));
@@ -239,10 +249,12 @@ export async function serve(args: ParsedArgs): Promise<number> {
   );
   await bridge.listen();
   process.stdout.write(`${bridge.url}\n`);
+  const metrics = await metricsFromFlags(args.flags, () => [metricsSample(name, bridge.metrics, bridge.lastError?.code)], note);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  await metrics?.close();
   await bridge.close();
   return 0;
 }
