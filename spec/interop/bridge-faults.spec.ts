@@ -67,11 +67,18 @@ describe('interop: bridge under network faults', function () {
       retries: 8,
       sol: { retransmitIntervalMs: 25, maxRetransmits: 100 },
     });
+    const events: ConsoleEvent[] = [];
+    manager.on('console-event', (e: ConsoleEvent) => events.push(e));
     const client = await connectClient(info.url);
     cleanups.push(async () => client.socket.destroy());
     const input = generatorBytes(1024 * 1024);
     client.socket.write(input); // echoed by the host: 1 MB client -> BMC and 1 MB BMC -> client at once
-    await until(() => client.data().length >= input.length, 100_000, '1 MB echoed');
+    await until(() => client.data().length >= input.length, 100_000, '1 MB echoed').catch((error: Error) => {
+      const got = client.data();
+      let same = 0;
+      while (same < got.length && got[same] === input[same]) same++;
+      throw new Error(`${error.message}: ${got.length} bytes back, the first ${same} right; events ${JSON.stringify(events)}`);
+    });
     expect(client.data().equals(input)).to.equal(true);
     expect(proxy.stats.toTarget.lost + proxy.stats.toClient.lost).to.be.greaterThan(500);
     expect(proxy.stats.toTarget.duplicated + proxy.stats.toClient.duplicated).to.be.greaterThan(100);
