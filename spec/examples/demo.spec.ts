@@ -25,12 +25,20 @@ describe('examples/demo: the quick start', function () {
     const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--port', String(port)], { cwd: ROOT, env: { ...process.env, DEBUG: '' } });
     let stdout = '';
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // The URL comes on stdout and the notice on stderr: two pipes, read in no fixed order. Wait for both.
     const url = await new Promise<URL>((resolve, reject) => {
+      const check = (): void => {
+        const line = stdout.split('\n')[0]!;
+        if (stdout.includes('\n') && new RegExp(`port ${port} is in use: [^\n]*\n`).test(stderr)) resolve(new URL(line));
+      };
       child.stdout.on('data', (d: Buffer) => {
         stdout += d.toString();
-        if (stdout.includes('\n')) resolve(new URL(stdout.split('\n')[0]!));
+        check();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        check();
       });
       child.once('close', () => reject(new Error(`the demo exited: ${stderr}`)));
     });
