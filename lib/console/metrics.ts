@@ -96,17 +96,13 @@ async function loadPromClient(): Promise<PromClient> {
   }
 }
 
-/** A Prometheus registry over the consoles that `collect` returns at each scrape. */
-export async function createConsoleMetrics(
-  collect: () => Iterable<ConsoleMetricsSample>,
-  options: ConsoleMetricsOptions = {},
-): Promise<ConsoleMetrics> {
-  const prom = await loadPromClient();
-  const prefix = options.prefix ?? DEFAULT_METRICS_PREFIX;
-  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `Bad metrics prefix '${prefix}'.`);
-  const registry = new prom.Registry();
-  let snapshot: ConsoleMetricsSample[] = [];
+/** The scrape's one view of the consoles, read by every metric family's collect(). */
+interface SnapshotHolder {
+  samples: ConsoleMetricsSample[];
+}
 
+/** Per-console counters and gauges (node label), and their process-wide totals. */
+function registerCounters(prom: PromClient, registry: import('prom-client').Registry, prefix: string, snap: SnapshotHolder): void {
   for (const [name, help, field, counter] of PER_CONSOLE) {
     const Kind = counter ? prom.Counter : prom.Gauge;
     new Kind({
@@ -116,7 +112,7 @@ export async function createConsoleMetrics(
       registers: [registry],
       collect(this: { reset(): void; inc(labels: object, value: number): void }) {
         this.reset();
-        for (const s of snapshot) {
+        for (const s of snap.samples) {
           const value = s[field];
           if (value !== undefined) this.inc({ node: s.nodeId }, value);
         }
@@ -131,10 +127,14 @@ export async function createConsoleMetrics(
       registers: [registry],
       collect(this: { reset(): void; inc(value: number): void }) {
         this.reset();
-        this.inc(snapshot.reduce((sum, s) => sum + (s[field] ?? 0), 0));
+        this.inc(snap.samples.reduce((sum, s) => sum + (s[field] ?? 0), 0));
       },
     });
   }
+}
+
+/** State and last-error info gauges per console, and the count of consoles per state. */
+function registerStates(prom: PromClient, registry: import('prom-client').Registry, prefix: string, snap: SnapshotHolder): void {
   new prom.Gauge({
     name: `${prefix}console_state`,
     help: 'The console is in this state (1).',
@@ -142,7 +142,7 @@ export async function createConsoleMetrics(
     registers: [registry],
     collect() {
       this.reset();
-      for (const s of snapshot) this.set({ node: s.nodeId, state: s.state }, 1);
+      for (const s of snap.samples) this.set({ node: s.nodeId, state: s.state }, 1);
     },
   });
   new prom.Gauge({
@@ -152,7 +152,7 @@ export async function createConsoleMetrics(
     registers: [registry],
     collect() {
       this.reset();
-      for (const s of snapshot) if (s.lastError) this.set({ node: s.nodeId, code: s.lastError }, 1);
+      for (const s of snap.samples) if (s.lastError) this.set({ node: s.nodeId, code: s.lastError }, 1);
     },
   });
   new prom.Gauge({
@@ -162,20 +162,34 @@ export async function createConsoleMetrics(
     registers: [registry],
     collect() {
       const counts = new Map(CONSOLE_STATES.map((state) => [state, 0]));
-      for (const s of snapshot) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+      for (const s of snap.samples) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
       for (const [state, n] of counts) this.set({ state }, n);
     },
   });
+}
+
+/** A Prometheus registry over the consoles that `collect` returns at each scrape. */
+export async function createConsoleMetrics(
+  collect: () => Iterable<ConsoleMetricsSample>,
+  options: ConsoleMetricsOptions = {},
+): Promise<ConsoleMetrics> {
+  const prom = await loadPromClient();
+  const prefix = options.prefix ?? DEFAULT_METRICS_PREFIX;
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `Bad metrics prefix '${prefix}'.`);
+  const registry = new prom.Registry();
+  const snap: SnapshotHolder = { samples: [] };
+  registerCounters(prom, registry, prefix, snap);
+  registerStates(prom, registry, prefix, snap);
   if (options.processMetrics) prom.collectDefaultMetrics({ register: registry });
 
   // One scrape at a time: the families read the one snapshot.
   let queue: Promise<unknown> = Promise.resolve();
   const scrape = async (): Promise<string> => {
-    snapshot = [...collect()];
+    snap.samples = [...collect()];
     try {
       return await registry.metrics();
     } finally {
-      snapshot = [];
+      snap.samples = [];
     }
   };
   return {
