@@ -247,13 +247,15 @@ export async function serve(args: ParsedArgs): Promise<number> {
   bridge.on('reconnect', (e: { attempt: number; delayMs: number; error?: IpmiError }) =>
     note(`[reconnecting to the BMC: attempt ${e.attempt} in ${e.delayMs} ms${e.error ? ` after ${e.error.code}` : ''}]\n`),
   );
-  await bridge.listen();
-  process.stdout.write(`${bridge.url}\n`);
-  const metrics = await metricsFromFlags(args.flags, () => [metricsSample(name, bridge.metrics, bridge.lastError?.code)], note);
-  await new Promise<void>((resolve) => {
+  // Signal handlers before the URL is printed: a supervisor may signal the moment it reads it.
+  const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  await bridge.listen();
+  process.stdout.write(`${bridge.url}\n`);
+  const metrics = await metricsFromFlags(args.flags, () => [metricsSample(name, bridge.metrics, bridge.lastError?.code)], note);
+  await stopped;
   await metrics?.close();
   await bridge.close();
   return 0;

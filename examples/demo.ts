@@ -58,6 +58,14 @@ async function main(): Promise<void> {
     password: DEMO_PASSWORD,
     cipherSuite: 'auto',
   });
+  // Handlers first, then the URL: a supervisor may signal the moment it reads the URL.
+  const stop = async () => {
+    await manager.stopAll();
+    await bmc.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   const { hostname, port } = new URL(info.url);
   if (Number(port) !== first) process.stderr.write(`port ${first} is in use: the demo console listens on ${port} instead (--port N picks another)\n`);
   process.stderr.write(
@@ -66,13 +74,6 @@ async function main(): Promise<void> {
       `then type 'help' and Enter. Ctrl-C here stops the demo.\n`,
   );
   process.stdout.write(`${info.url}\n`);
-  const stop = async () => {
-    await manager.stopAll();
-    await bmc.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
 }
 
 main().catch((err) => {

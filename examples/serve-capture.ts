@@ -94,9 +94,17 @@ export async function serveConfig(
     if (event.event === 'error' && event.error) note(`${event.nodeId}: ${event.error.code}: ${event.error.message}\n`);
   });
   const runner = new ConfigRunner(manager, (line) => out(`${line}\n`));
-  await runner.apply(config);
-  const metrics = await metricsFromFlags(flags, () => manager.metricsSamples(), note);
-  let reloading = Promise.resolve();
+  // Every signal handler before the first URL is printed: a supervisor may signal the moment it reads one, and
+  // SIGHUP's default action would end the process. A reload asked for meanwhile waits for the first start.
+  const stopped = new Promise<void>((resolve) => {
+    signals.once('SIGINT', resolve);
+    signals.once('SIGTERM', resolve);
+  });
+  const initial = runner.apply(config);
+  let reloading: Promise<void> = initial.then(
+    () => undefined,
+    () => undefined,
+  );
   const reload = (): void => {
     reloading = reloading.then(async () => {
       try {
@@ -113,10 +121,14 @@ export async function serveConfig(
     });
   };
   signals.on('SIGHUP', reload);
-  await new Promise<void>((resolve) => {
-    signals.once('SIGINT', resolve);
-    signals.once('SIGTERM', resolve);
-  });
+  try {
+    await initial;
+  } catch (error) {
+    signals.off('SIGHUP', reload);
+    throw error;
+  }
+  const metrics = await metricsFromFlags(flags, () => manager.metricsSamples(), note);
+  await stopped;
   signals.off('SIGHUP', reload);
   await reloading;
   await metrics?.close();
