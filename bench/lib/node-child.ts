@@ -42,6 +42,19 @@ export function bundle(name: string): Promise<string> {
   return p;
 }
 
+/**
+ * BENCH_CPU_PROF=bridge-process (or a comma list of child names) runs those children under `node --cpu-prof`,
+ * writing .cpuprofile files to BENCH_CPU_PROF_DIR (default bench/results/profiles, git-ignored): how the
+ * per-packet CPU figures were broken down into functions (BENCHMARKS.md, "Profiling the bridge").
+ */
+function profileArgs(name: string): string[] {
+  const wanted = (process.env['BENCH_CPU_PROF'] ?? '').split(',').map((s) => s.trim());
+  if (!wanted.includes(name)) return [];
+  const dir = process.env['BENCH_CPU_PROF_DIR'] ?? join(BENCH_DIR, 'results', 'profiles');
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
 export interface NodeChild<R> {
   child: ChildProcess;
   pid: number;
@@ -58,7 +71,7 @@ export async function startNodeChild<R>(
   options: { nodeArgs?: string[]; readyTimeoutMs?: number; /** run this file instead of bundling bench/<name>.ts */ script?: string } = {},
 ): Promise<NodeChild<R>> {
   const script = options.script ?? (await bundle(name));
-  const nodeArgs = [...(options.nodeArgs ?? []), script].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const nodeArgs = [...profileArgs(name), ...(options.nodeArgs ?? []), script].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   // exec: the shell becomes node, so the child's pid is node's pid.
   const child = spawnGroup('bash', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "${process.execPath}" ${nodeArgs}`], {
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -11,7 +11,7 @@
  */
 import { BufferReader, BufferWriter, CodecError } from './buffer.js';
 import { computeAuthCode, verifyAuthCode, type IntegrityKeys } from '../crypto/integrity.js';
-import { decryptPayload, encryptPayload } from '../crypto/aes-cbc.js';
+import { decryptPayload, encryptedLength, encryptPayloadInto } from '../crypto/aes-cbc.js';
 import { ConfidentialityAlgorithm, IntegrityAlgorithm, integrityCodeLength } from '../crypto/cipher-suites.js';
 
 export const RMCP_VERSION = 0x06;
@@ -134,30 +134,47 @@ export interface EncodeV20Options {
   iv?: Buffer;
 }
 
+/**
+ * Mechanism "one-allocation encode" (issue 12, copies between Buffers): the datagram's exact length is known
+ * before any byte is written (header, IV + ciphertext, integrity pad, AuthCode), so it is built in one Buffer:
+ * the ciphertext is written in place and the AuthCode copied after it. The former BufferWriter + concat path made
+ * four copies of every SOL packet (padded plaintext, IV|ciphertext concat, writer, writer -> trailer concat).
+ * Byte-exact: spec/codec/golden-sessions.spec.ts and spec/codec/rmcp.spec.ts.
+ */
 export function encodeV20(opts: EncodeV20Options): Buffer {
   const crypto = opts.crypto ?? NO_CRYPTO;
   const encrypt = opts.encrypt === true && crypto.confidentiality === ConfidentialityAlgorithm.AES_CBC_128;
   const authenticate = opts.authenticate === true && crypto.integrity !== IntegrityAlgorithm.NONE;
   if (opts.encrypt && !encrypt) throw new CodecError('encryption requested but no confidentiality algorithm');
   if (opts.authenticate && !authenticate) throw new CodecError('authentication requested but no integrity algorithm');
-  let body = opts.payload;
-  if (encrypt) {
-    if (!opts.iv) throw new CodecError('AES-CBC-128 needs an IV');
-    body = encryptPayload(crypto.k2, opts.iv, body);
-  }
-  const w = new BufferWriter(32 + body.length + 32);
-  writeRmcpHeader(w);
-  w.u8(AUTH_TYPE_RMCPPLUS);
-  w.u8((opts.payloadType & 0x3f) | (encrypt ? PAYLOAD_ENCRYPTED : 0) | (authenticate ? PAYLOAD_AUTHENTICATED : 0));
-  w.u32le(opts.sessionId).u32le(opts.sequence).u16le(body.length).bytes(body);
-  if (!authenticate) return w.toBuffer();
+  if (encrypt && !opts.iv) throw new CodecError('AES-CBC-128 needs an IV');
+  const payload = opts.payload;
+  const bodyLength = encrypt ? encryptedLength(payload.length) : payload.length;
+  const HEADER = 16; // RMCP 4 + authType 1 + payloadType 1 + sessionId 4 + sequence 4 + length 2
+  const bodyEnd = HEADER + bodyLength;
   // Integrity pad: authType..nextHeader (header from offset 4, plus padLength and nextHeader) % 4 == 0.
-  const covered = w.length - 4 + 2;
-  const pad = (4 - (covered % 4)) % 4;
-  w.fill(0xff, pad).u8(pad).u8(NEXT_HEADER);
-  const unsigned = w.toBuffer();
-  const code = computeAuthCode(crypto, unsigned.subarray(4));
-  return Buffer.concat([unsigned, code]);
+  const pad = authenticate ? (4 - ((bodyEnd - 4 + 2) % 4)) % 4 : 0;
+  const codeLength = authenticate ? integrityCodeLength(crypto.integrity) : 0;
+  const unsignedEnd = authenticate ? bodyEnd + pad + 2 : bodyEnd;
+  const out = Buffer.allocUnsafe(unsignedEnd + codeLength);
+  out[0] = RMCP_VERSION;
+  out[1] = 0;
+  out[2] = RMCP_SEQ_NO_ACK;
+  out[3] = RMCP_CLASS_IPMI;
+  out[4] = AUTH_TYPE_RMCPPLUS;
+  out[5] = (opts.payloadType & 0x3f) | (encrypt ? PAYLOAD_ENCRYPTED : 0) | (authenticate ? PAYLOAD_AUTHENTICATED : 0);
+  out.writeUInt32LE(opts.sessionId >>> 0, 6);
+  out.writeUInt32LE(opts.sequence >>> 0, 10);
+  out.writeUInt16LE(bodyLength & 0xffff, 14);
+  if (encrypt) encryptPayloadInto(crypto.k2, opts.iv!, payload, out, HEADER);
+  else out.set(payload, HEADER);
+  if (!authenticate) return out;
+  out.fill(0xff, bodyEnd, bodyEnd + pad);
+  out[bodyEnd + pad] = pad;
+  out[bodyEnd + pad + 1] = NEXT_HEADER;
+  const code = computeAuthCode(crypto, out.subarray(4, unsignedEnd));
+  code.copy(out, unsignedEnd, 0, codeLength);
+  return out;
 }
 
 export type DecodeFailure =

@@ -41,6 +41,15 @@ export interface UdpTransportOptions {
   recvBufferSize?: number;
 }
 
+/** Send errors on UDP are transient (ICMP unreachable, ENOBUFS); the retransmit timers recover. */
+function ignoreSendResult(): void {}
+
+function sendLogger(address: string, port: number): (err: Error | null) => void {
+  return (err) => {
+    if (err) debug('send to %s:%d failed: %s', address, port, err.message);
+  };
+}
+
 export function normalizeAddress(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
@@ -125,12 +134,14 @@ export class UdpTransport {
     }
   }
 
+  /**
+   * Mechanism "no closure per send" (issue 12, per-packet closures): the completion callback is one shared
+   * function unless `ipmi:rmcp` is enabled, when a closure keeps the address and port for the log line.
+   */
   send(datagram: Buffer, port: number, address: string): void {
     if (this.closed) return;
     this.stats.sent++;
-    this.socket.send(datagram, port, address, (err) => {
-      if (err) debug('send to %s:%d failed: %s', address, port, err.message);
-    });
+    this.socket.send(datagram, port, address, debug.enabled ? sendLogger(address, port) : ignoreSendResult);
   }
 
   private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
