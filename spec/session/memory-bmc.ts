@@ -9,7 +9,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { decodeV15, decodeV20, encodeV15, encodeV20, PayloadType, peekEnvelope } from '../../lib/codec/rmcp.js';
-import { decodeRequest, encodeResponse, NetFn, type IpmiRequest } from '../../lib/codec/ipmi-message.js';
+import { decodeRequest, NetFn, type IpmiRequest } from '../../lib/codec/ipmi-message.js';
 import {
   decodeOpenSessionRequest,
   decodeRakp1,
@@ -23,7 +23,7 @@ import { Cmd } from '../../lib/codec/commands.js';
 import { cipherSuiteByAlgorithms } from '../../lib/crypto/cipher-suites.js';
 import { deriveSessionKeys, rakp2AuthCode, rakp3AuthCode, rakp4Icv, type RakpContext } from '../../lib/crypto/keys.js';
 import { resolveOptions, type FakeBmcOptions, type ResolvedOptions } from '../../fixtures/fake-bmc/options.js';
-import { getChannelAuthCapabilities, getChannelCipherSuites, getDeviceId, type CommandResult } from '../../fixtures/fake-bmc/commands.js';
+import { encodeCommandResponse, getChannelAuthCapabilities, getChannelCipherSuites, getDeviceId, type CommandResult } from '../../fixtures/fake-bmc/commands.js';
 import { BmcSession } from '../../fixtures/fake-bmc/session.js';
 
 export interface MemoryBmcOptions extends FakeBmcOptions {
@@ -56,7 +56,7 @@ export class MemoryBmc {
     const env = peekEnvelope(datagram);
     if (env.format === 'v1.5') {
       const req = decodeRequest(decodeV15(datagram).payload);
-      return [encodeV15({ payload: this.#respond(req, this.#preSession(req)) })];
+      return [encodeV15({ payload: encodeCommandResponse(req, this.#preSession(req)) })];
     }
     if (env.format !== 'v2.0') return [];
     if (env.sessionId !== 0) return this.#inSession(datagram, env.sessionId);
@@ -66,7 +66,7 @@ export class MemoryBmc {
     switch (pkt.payloadType) {
       case PayloadType.IPMI: {
         const req = decodeRequest(pkt.payload);
-        return setup(PayloadType.IPMI, this.#respond(req, this.#preSession(req)));
+        return setup(PayloadType.IPMI, encodeCommandResponse(req, this.#preSession(req)));
       }
       case PayloadType.OPEN_SESSION_REQUEST:
         return setup(PayloadType.OPEN_SESSION_RESPONSE, this.#once(pkt.payload, () => this.#openSession(pkt.payload)));
@@ -96,17 +96,6 @@ export class MemoryBmc {
     return { cc: 0xd4 };
   }
 
-  #respond(req: IpmiRequest, result: CommandResult): Buffer {
-    return encodeResponse({
-      rqAddr: req.rqAddr ?? 0x81,
-      rsAddr: req.rsAddr ?? 0x20,
-      netFn: req.netFn | 1,
-      cmd: req.cmd,
-      rqSeq: req.rqSeq,
-      completionCode: result.cc,
-      data: result.cc === 0 ? (result.data ?? Buffer.alloc(0)) : Buffer.alloc(0),
-    });
-  }
 
   #openSession(payload: Buffer): Buffer {
     this.seen.openSession++;
@@ -200,7 +189,7 @@ export class MemoryBmc {
       payloadType: PayloadType.IPMI,
       sessionId: s.consoleSessionId,
       sequence: s.nextSequence(),
-      payload: this.#respond(req, result),
+      payload: encodeCommandResponse(req, result),
       authenticate: s.crypto.integrity !== 0,
       encrypt: aes,
       crypto: s.crypto,
