@@ -18,6 +18,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from './ipmi-sim.js';
 import { whichBinary } from './peers.js';
 
 const run = promisify(execFile);
@@ -186,6 +187,35 @@ export async function bootLinuxGuest(image: LinuxGuestImage, serial: Socket): Pr
       relay.close();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
+    },
+  };
+}
+
+/** ipmi_sim with its SOL host side ready for a guest: the image, the serial host and ipmi_sim's connection to it. */
+export interface GuestSerialBehindIpmiSim {
+  image: LinuxGuestImage;
+  host: SerialHost;
+  /** ipmi_sim's connection to the serial host: what bootLinuxGuest relays the guest's ttyS0 to. */
+  hostSocket: Socket;
+  sim: IpmiSimHandle;
+  /** Stop ipmi_sim and the serial host. */
+  close(): Promise<void>;
+}
+
+/** Build (or reuse) the guest image, start the serial host and ipmi_sim, and wait until ipmi_sim dialled in. */
+export async function guestSerialBehindIpmiSim(): Promise<GuestSerialBehindIpmiSim> {
+  const image = await prepareLinuxGuest();
+  const host = await startSerialHost({ mode: 'custom' });
+  const sim = await startIpmiSim({ solHost: host.server });
+  const hostSocket = await host.waitForConnection();
+  return {
+    image,
+    host,
+    hostSocket,
+    sim,
+    async close() {
+      await sim.stop();
+      await host.close();
     },
   };
 }

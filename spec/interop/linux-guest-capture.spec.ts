@@ -11,11 +11,9 @@ import { expect } from 'chai';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Socket } from 'node:net';
 import { ConsoleManager } from '../../lib/index.js';
 import { TestClient, findFreePortRange, waitUntil } from '../bridge/tcp-client.js';
-import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
-import { bootLinuxGuest, GUEST_OUTPUT_TIMEOUT_MS, GUEST_READY_LINE, prepareLinuxGuest, type LinuxGuest, type LinuxGuestImage } from '../helpers/linux-guest.js';
+import { bootLinuxGuest, GUEST_OUTPUT_TIMEOUT_MS, GUEST_READY_LINE, guestSerialBehindIpmiSim, type GuestSerialBehindIpmiSim, type LinuxGuest } from '../helpers/linux-guest.js';
 import { requirePeers } from '../helpers/peers.js';
 
 /** The last `n` lines of `text` (LF ends a line; an unfinished last line counts), the reference for tail(). */
@@ -26,10 +24,7 @@ function lastLines(text: string, n: number): string {
 
 describe('interop: a captured console on a real Linux guest behind ipmi_sim', function () {
   this.timeout(240_000);
-  let image: LinuxGuestImage;
-  let host: SerialHost;
-  let hostSocket: Socket;
-  let sim: IpmiSimHandle;
+  let serial: GuestSerialBehindIpmiSim | undefined;
   let guest: LinuxGuest | undefined;
   let manager: ConsoleManager | undefined;
   let client: TestClient | undefined;
@@ -37,10 +32,7 @@ describe('interop: a captured console on a real Linux guest behind ipmi_sim', fu
 
   before(async function () {
     requirePeers(this, 'ipmi_sim', 'qemu', 'cpio');
-    image = await prepareLinuxGuest();
-    host = await startSerialHost({ mode: 'custom' });
-    sim = await startIpmiSim({ solHost: host.server });
-    hostSocket = await host.waitForConnection();
+    serial = await guestSerialBehindIpmiSim();
     dir = await mkdtemp(path.join(os.tmpdir(), 'ipmi-guest-log-'));
   });
 
@@ -48,12 +40,12 @@ describe('interop: a captured console on a real Linux guest behind ipmi_sim', fu
     client?.destroy();
     await manager?.stopAll();
     await guest?.stop();
-    await sim?.stop();
-    await host?.close();
+    await serial?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('a client connecting after the whole boot gets it through replay; the log file holds it byte-exact; getConsoleLog gives the last 50 lines', async () => {
+    const { image, hostSocket, sim } = serial!;
     const first = await findFreePortRange(2);
     manager = new ConsoleManager({
       address: '127.0.0.1',

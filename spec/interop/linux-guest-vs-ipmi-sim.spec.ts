@@ -5,40 +5,32 @@
  * be that, byte for byte, and what the client types must run in the guest's shell.
  */
 import { expect } from 'chai';
-import type { Socket } from 'node:net';
 import { ConsoleBridge, IpmiConsoleSource } from '../../lib/index.js';
 import { TestClient, waitUntil } from '../bridge/tcp-client.js';
-import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
-import { bootLinuxGuest, GUEST_OUTPUT_TIMEOUT_MS, GUEST_READY_LINE, prepareLinuxGuest, type LinuxGuest, type LinuxGuestImage } from '../helpers/linux-guest.js';
+import { bootLinuxGuest, GUEST_OUTPUT_TIMEOUT_MS, GUEST_READY_LINE, guestSerialBehindIpmiSim, type GuestSerialBehindIpmiSim, type LinuxGuest } from '../helpers/linux-guest.js';
 import { requirePeers } from '../helpers/peers.js';
 
 describe('interop: a real Linux guest behind ipmi_sim, through the bridge', function () {
   this.timeout(180_000);
-  let image: LinuxGuestImage;
-  let host: SerialHost;
-  let hostSocket: Socket;
-  let sim: IpmiSimHandle;
+  let serial: GuestSerialBehindIpmiSim | undefined;
   let guest: LinuxGuest | undefined;
   let bridge: ConsoleBridge | undefined;
   let client: TestClient | undefined;
 
   before(async function () {
     requirePeers(this, 'ipmi_sim', 'qemu', 'cpio');
-    image = await prepareLinuxGuest();
-    host = await startSerialHost({ mode: 'custom' });
-    sim = await startIpmiSim({ solHost: host.server });
-    hostSocket = await host.waitForConnection();
+    serial = await guestSerialBehindIpmiSim();
   });
 
   after(async () => {
     client?.destroy();
     await bridge?.close();
     await guest?.stop();
-    await sim?.stop();
-    await host?.close();
+    await serial?.close();
   });
 
   it('a client connected before power-on receives the whole boot log byte-exact, and its keystrokes run in the guest', async () => {
+    const { image, hostSocket, sim } = serial!;
     bridge = new ConsoleBridge({
       host: '127.0.0.1',
       port: 0,
