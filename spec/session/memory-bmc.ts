@@ -24,7 +24,7 @@ import { cipherSuiteByAlgorithms } from '../../lib/crypto/cipher-suites.js';
 import { deriveSessionKeys, rakp2AuthCode, rakp3AuthCode, rakp4Icv, type RakpContext } from '../../lib/crypto/keys.js';
 import { resolveOptions, type FakeBmcOptions, type ResolvedOptions } from '../../fixtures/fake-bmc/options.js';
 import { encodeCommandResponse, getChannelAuthCapabilities, getChannelCipherSuites, getDeviceId, type CommandResult } from '../../fixtures/fake-bmc/commands.js';
-import { BmcSession } from '../../fixtures/fake-bmc/session.js';
+import { bmcRakpContext, BmcSession } from '../../fixtures/fake-bmc/session.js';
 
 export interface MemoryBmcOptions extends FakeBmcOptions {
   /** Stay silent on RAKP 1 for an unknown user (ipmi_sim does) instead of answering status 0x0D. */
@@ -123,20 +123,6 @@ export class MemoryBmc {
     return encodeOpenSessionResponse({ tag: req.tag, status: 0, maxPrivilege, consoleSessionId: req.consoleSessionId, bmcSessionId, auth, integrity, confidentiality });
   }
 
-  #context(s: BmcSession): RakpContext {
-    return {
-      auth: s.suite.auth,
-      password: Buffer.from(s.user?.password ?? '', 'utf8'),
-      kg: this.options.kg,
-      consoleSessionId: s.consoleSessionId,
-      bmcSessionId: s.bmcSessionId,
-      consoleRandom: s.consoleRandom,
-      bmcRandom: s.bmcRandom,
-      bmcGuid: this.options.guid,
-      role: s.role,
-      username: s.username,
-    };
-  }
 
   #rakp1(payload: Buffer): Buffer | undefined {
     this.seen.rakp1++;
@@ -150,7 +136,7 @@ export class MemoryBmc {
     if (!user) return this.#silentOnUnknownUser ? undefined : error(0x0d);
     if ((m.role & 0x0f) > user.privilege) return error(0x0a);
     Object.assign(s, { user, consoleRandom: m.consoleRandom, bmcRandom: this.#random(16), role: m.role, username: m.username, state: 'rakp2-sent' });
-    const authCode = rakp2AuthCode(this.#context(s));
+    const authCode = rakp2AuthCode(bmcRakpContext(s, this.options));
     return encodeRakp2({ tag: m.tag, status: 0, consoleSessionId: s.consoleSessionId, bmcRandom: s.bmcRandom, bmcGuid: this.options.guid, authCode });
   }
 
@@ -160,7 +146,7 @@ export class MemoryBmc {
     const s = this.sessions.get(m.bmcSessionId);
     const rakp4 = (status: number, icv: Buffer = Buffer.alloc(0)) => encodeRakp4({ tag: m.tag, status, consoleSessionId: s?.consoleSessionId ?? 0, integrityCheckValue: icv });
     if (!s || s.state === 'opened') return rakp4(0x02);
-    const ctx = this.#context(s);
+    const ctx = bmcRakpContext(s, this.options);
     const expected = rakp3AuthCode(ctx);
     if (expected.length !== m.authCode.length || (expected.length > 0 && !timingSafeEqual(expected, m.authCode))) return rakp4(0x0f);
     if (s.state === 'rakp2-sent') {
