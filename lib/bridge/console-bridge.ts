@@ -1,13 +1,13 @@
 /**
  * ConsoleBridge: one node's console on a TCP port, the in-process replacement for Ironic's
  * `socat TCP4-LISTEN:port,bind=addr,reuseaddr,fork,max-children=1 EXEC:"ipmitool ... sol activate",pty,stderr`.
- * It composes four pieces, each in its own file:
+ * It composes these pieces, each in its own file:
  * - bridge-settings.ts: every option, its default and bound, resolved once into a frozen object;
  * - console-listener.ts: the net.Server / tls.Server (bind, accept paused, close);
  * - client-admission.ts: one client at a time, a grace for a reconnecting client, refusal, takeover, linger;
  * - console-supervisor.ts: open, retry with backoff, release (serialized), steal when in use;
- * and keeps here what joins them: the data path (flow control both ways), the hold of keystrokes typed while
- * the console is (re)opening, the idle timer, metrics and events.
+ * - keystroke-hold.ts: keystrokes typed while the console is (re)opening; idle-watch.ts: the idle timeout;
+ * and keeps here what joins them: the data path (flow control both ways), metrics and events.
  *
  * - Raw bytes both ways; nothing is added to the stream (the client may never speak first). The only bytes
  *   of our own are one line before we close a client: to a refused second client (`inUseMessage`), and to a
@@ -49,7 +49,7 @@
  */
 import type net from 'node:net';
 import createDebug from 'debug';
-import type { Clock, ClockTimer } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { IpmiError } from '../errors.js';
 import { isHostSyntax } from '../host-syntax.js';
 import { TypedEventEmitter } from '../typed-events.js';
@@ -60,6 +60,8 @@ import { ConsoleListener } from './console-listener.js';
 import type { ConsoleSource, ConsoleStream } from './console-source.js';
 import { ConsoleSupervisor, type ConsoleErrorInfo } from './console-supervisor.js';
 import { ConsoleCapture, checkCaptureOptions, type CaptureOptions } from './console-capture.js';
+import { IdleWatch } from './idle-watch.js';
+import { KeystrokeHold } from './keystroke-hold.js';
 import type { ConsoleTail, TailOptions } from '../console/history.js';
 import type { ConsoleRecord } from '../console/record.js';
 
@@ -90,7 +92,6 @@ export { PERMANENT_ERRORS, isStatedError, type ConsoleErrorInfo, type ReconnectE
 export type { CaptureOptions, CaptureMetrics, ConsoleLogFileOptions } from './console-capture.js';
 
 const debug = createDebug('ipmi:bridge');
-
 
 /** The one line a client reads before it is closed because its console cannot be opened (no secrets). */
 export function unavailableLine(error: IpmiError): string {
@@ -136,10 +137,8 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
   #client: net.Socket | undefined;
   #detachClient: () => void = ignore;
 
-  #hold: Buffer[] = [];
-  #holdSize = 0;
-  #idleTimer: ClockTimer | undefined;
-  #lastActivity = 0;
+  readonly #hold: KeystrokeHold;
+  readonly #idle: IdleWatch;
 
   readonly #counts = { bytesToClient: 0, bytesFromClient: 0, bytesDiscarded: 0, clients: 0, refused: 0, replayedBytes: 0 };
 
@@ -159,6 +158,11 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     this.settings = resolveBridgeSettings(settings);
     this.#clock = this.settings.clock;
     this.#name = name;
+    this.#hold = new KeystrokeHold(this.settings.holdBytes);
+    this.#idle = new IdleWatch(this.#clock, this.settings.idleTimeoutMs, (idle) => {
+      debug('%s idle for %d ms: closing the client', this.#label, Math.round(idle));
+      this.#dropClient('idle-timeout');
+    });
     const label = (): string => this.#label;
     this.#listener = new ConsoleListener(
       this.host,
@@ -235,7 +239,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
       waitingClients: this.#admission.waiting,
       ...this.#counts,
       ...this.#supervisor.counters,
-      heldBytes: this.#holdSize,
+      heldBytes: this.#hold.size,
       pendingToClient: this.#client?.writableLength ?? 0,
       pendingToConsole: console?.writableLength ?? 0,
       pendingFromConsole: console?.readableLength ?? 0,
@@ -319,8 +323,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     debug('%s client %s:%s connected', this.#label, info.remoteAddress, info.remotePort);
     this.#capture?.seatWriter(socket); // replay first, then live output
     this.emit('client-connected', info);
-    this.#touch();
-    this.#armIdle();
+    this.#idle.start();
     this.#supervisor.ensure();
     this.#updateFlow(); // the socket was created paused (pauseOnConnect): this starts reading it
     this.#refreshState();
@@ -341,10 +344,8 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     this.#detachClient();
     this.#detachClient = ignore;
     this.#client = undefined;
-    this.#idleTimer?.cancel();
-    this.#idleTimer = undefined;
-    this.#hold = [];
-    this.#holdSize = 0;
+    this.#idle.stop();
+    this.#hold.clear();
     const info = clientInfo(socket);
     debug('%s client %s:%s gone (%s)', this.#label, info.remoteAddress, info.remotePort, reason);
     this.emit('client-disconnected', { ...info, reason });
@@ -358,7 +359,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
   // ---- data path -----------------------------------------------------------------------------------------
 
   #fromClient(socket: net.Socket, data: Buffer): void {
-    this.#touch();
+    this.#idle.touch();
     const target = this.#supervisor.stream;
     if (target !== undefined && target.writable) {
       this.#counts.bytesFromClient += data.length;
@@ -366,18 +367,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     } else {
       // No console (opening or reopening): hold up to holdBytes; the rest goes back into the socket,
       // which stays paused until the console is back.
-      let chunk = data;
-      const room = this.settings.holdBytes - this.#holdSize;
-      if (chunk.length > room) {
-        socket.pause();
-        socket.unshift(chunk.subarray(room));
-        chunk = chunk.subarray(0, room);
-      }
-      if (chunk.length > 0) {
-        this.#hold.push(chunk);
-        this.#holdSize += chunk.length;
-        this.#counts.bytesFromClient += chunk.length;
-      }
+      this.#counts.bytesFromClient += this.#hold.take(socket, data);
     }
     this.#updateFlow();
   }
@@ -389,11 +379,11 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
       // The record is the primary reader: history, log file, every viewer's bounded queue; never paused by them.
       this.#capture.write(data);
       if (client !== undefined) {
-        this.#touch();
+        this.#idle.touch();
         this.#counts.bytesToClient += data.length;
       }
     } else if (client !== undefined && client.writable) {
-      this.#touch();
+      this.#idle.touch();
       this.#counts.bytesToClient += data.length;
       // Coalesce what the console delivers in one event-loop turn into one socket write at the end of the turn:
       // the SOL ACK (sent on the next tick) then leaves before the TCP write syscall, not after it.
@@ -420,7 +410,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
       else if (target.isPaused()) target.resume();
     }
     if (client !== undefined) {
-      const canTake = target !== undefined ? !target.writableNeedDrain : this.#holdSize < this.settings.holdBytes;
+      const canTake = target !== undefined ? !target.writableNeedDrain : this.#hold.hasRoom;
       if (!canTake) client.pause();
       else if (client.isPaused()) client.resume();
     }
@@ -432,10 +422,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     const onDrain = (): void => this.#updateFlow();
     stream.on('data', onData);
     stream.on('drain', onDrain);
-    const held = this.#hold;
-    this.#hold = [];
-    this.#holdSize = 0;
-    for (const chunk of held) stream.write(chunk);
+    this.#hold.drainInto((chunk) => stream.write(chunk));
     this.#updateFlow();
     return () => {
       stream.off('data', onData);
@@ -447,36 +434,9 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
   #replay(unacknowledged: Buffer): void {
     if (unacknowledged.length === 0) return;
     debug('%s %d unacknowledged bytes kept for the next console', this.#label, unacknowledged.length);
-    this.#hold.unshift(unacknowledged);
-    this.#holdSize += unacknowledged.length;
+    this.#hold.putFirst(unacknowledged);
     this.#counts.replayedBytes += unacknowledged.length;
   }
-
-  // ---- idle timer ----------------------------------------------------------------------------------------
-
-  #touch(): void {
-    this.#lastActivity = this.#clock.now();
-  }
-
-  #armIdle(): void {
-    const { idleTimeoutMs } = this.settings;
-    if (idleTimeoutMs === 0 || this.#client === undefined || this.#idleTimer !== undefined) return;
-    this.#idleTimer = this.#clock.setTimeout(this.#checkIdle, idleTimeoutMs);
-  }
-
-  // The timer is not reset on every chunk: when it fires, it re-arms for the time left since the last byte.
-  readonly #checkIdle = (): void => {
-    this.#idleTimer = undefined;
-    if (this.#client === undefined) return;
-    const { idleTimeoutMs } = this.settings;
-    const idle = this.#clock.now() - this.#lastActivity;
-    if (idle >= idleTimeoutMs) {
-      debug('%s idle for %d ms: closing the client', this.#label, Math.round(idle));
-      this.#dropClient('idle-timeout');
-      return;
-    }
-    this.#idleTimer = this.#clock.setTimeout(this.#checkIdle, Math.max(1, Math.ceil(idleTimeoutMs - idle)));
-  };
 
   // ---- console -------------------------------------------------------------------------------------------
 

@@ -77,7 +77,10 @@ describe('interop: bridge under network faults', function () {
       const got = client.data();
       let same = 0;
       while (same < got.length && got[same] === input[same]) same++;
-      throw new Error(`${error.message}: ${got.length} bytes back, the first ${same} right; events ${JSON.stringify(events)}`);
+      throw new Error(
+        `${error.message}: ${got.length} bytes back, the first ${same} right; events ${JSON.stringify(events)}; ` +
+          `BMC ${JSON.stringify(bmc.stats)}; proxy ${JSON.stringify(proxy.stats)}`,
+      );
     });
     expect(client.data().equals(input)).to.equal(true);
     expect(proxy.stats.toTarget.lost + proxy.stats.toClient.lost).to.be.greaterThan(500);
