@@ -86,6 +86,20 @@ export function rakp1NeverAnswered(o: Who, attempts: number): IpmiError {
   );
 }
 
+/**
+ * RAKP 4 status 0x0F (invalid integrity check value) after the BMC's RAKP 2 proved it holds this password: our
+ * RAKP 3 was computed from another BMC random than the one the BMC kept. A BMC that answers a duplicated RAKP 1
+ * with a new random (our fake BMC does) causes it when the network duplicates or reorders RAKP 1/2. Not proof of a
+ * wrong password (RAKP 3's code is keyed by the same password as RAKP 2's), so `inferred`.
+ */
+export function rakp3Desync(o: Who, attempts: number): IpmiError {
+  return new IpmiError(
+    'IPMI_ERR_AUTH',
+    `the BMC at ${o.host} refused RAKP 3 in ${attempts} tries although its RAKP 2 proved this password (a duplicated RAKP 1 may have changed its random)`,
+    { fatal: true, inferred: true },
+  );
+}
+
 export function handshakeStalled(o: Who, step: string): IpmiError {
   return new IpmiError('IPMI_ERR_TIMEOUT', `the BMC at ${o.host} stopped answering during the session handshake (no answer to ${step})`, {
     fatal: true,

@@ -303,6 +303,7 @@ export class Handshake {
   }
 
   onRakp4(rakp4: Rakp4): Next {
+    if (rakp4.status === RAKP_STATUS_INVALID_INTEGRITY_CHECK_VALUE) return this.#rakp3Refused();
     if (rakp4.status !== 0) return errors.rakpError(this.config, 'RAKP 4', rakp4.status);
     const a = this.#attempt;
     const keys = deriveSessionKeys(a.ctx!);
@@ -329,6 +330,20 @@ export class Handshake {
   }
 
   /**
+   * RAKP 4 said our RAKP 3 code is wrong, yet RAKP 2 (keyed by the same password, section 13.31) proved the
+   * password: the BMC kept another random than ours (see errors.rakp3Desync). Restart from Open Session, counted
+   * like a silence; with no restart left the error is inferred, so a bridge retries it with backoff.
+   */
+  #rakp3Refused(): Next {
+    if (this.#attempts <= this.config.retries) {
+      this.host.restarted();
+      debug('%s: RAKP 3 refused after a good RAKP 2, restarting the handshake', this.config.host);
+      return 'open';
+    }
+    return errors.rakp3Desync(this.config, this.#attempts);
+  }
+
+  /**
    * A step of attempt n got no answer: restart from Open Session, or, with no restart left, say why. RAKP 1
    * unanswered in EVERY attempt (each having had its Open Session answered) suggests an unknown user (inferred);
    * anything else is a BMC that stopped answering.
@@ -344,6 +359,9 @@ export class Handshake {
     return errors.handshakeStalled(this.config, stepName);
   }
 }
+
+/** RAKP 4 status 0x0F (section 13.23, table 13-15): invalid integrity check value, i.e. our RAKP 3 code. */
+const RAKP_STATUS_INVALID_INTEGRITY_CHECK_VALUE = 0x0f;
 
 /** An answer that cannot be used (too short to decode, ...) ends the handshake with a coded error, never a throw. */
 function guarded(answer: () => Next): Next {

@@ -28,7 +28,6 @@ import { IpmiError } from '../errors.js';
 import {
   decodeSolPacket,
   encodeSolPacket,
-  nextSolSequence,
   SOL_HEADER_LENGTH,
   SOL_MAX_CHARACTERS,
   SOL_MAX_SEQUENCE,
@@ -46,6 +45,7 @@ import {
 } from './sol-workarounds.js';
 import type { SolEngineOptions } from './sol-engine-options.js';
 import { SolOutboundQueue } from './sol-outbound-queue.js';
+import { SolTxSequence } from './sol-tx-sequence.js';
 import { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SolInbound, type InboundPausePolicy } from './sol-inbound.js';
 
 export type { SolEngineOptions } from './sol-engine-options.js';
@@ -98,7 +98,7 @@ export class SolEngine {
 
   private started = false;
   private ended = false;
-  private txSeq = SOL_PRIME_SEQUENCE; // last sequence number used; the first data packet is 1
+  private readonly txSeq = new SolTxSequence(SOL_PRIME_SEQUENCE); // the first data packet is 1
   private outstanding: Outstanding | undefined;
   private readonly queue = new SolOutboundQueue();
   private readonly inbound: SolInbound;
@@ -291,8 +291,7 @@ export class SolEngine {
 
   /** workarounds.bumpSequenceAfterSends (FreeIPMI "solpacketseq"): the same characters under the next number. */
   private bumpSequence(o: Outstanding): void {
-    this.txSeq = nextSolSequence(this.txSeq);
-    o.seq = this.txSeq;
+    o.seq = this.txSeq.next();
     o.payload = renumberSolPayload(o.payload, o.seq);
     this.stats.sequenceBumps = (this.stats.sequenceBumps ?? 0) + 1;
   }
@@ -399,23 +398,24 @@ export class SolEngine {
       if (this.remoteBusy && now < this.remoteBusyUntil) return;
       if (now < this.zeroAckUntil) return;
       const head = this.queue.head!;
-      this.txSeq = nextSolSequence(this.txSeq);
+      const seq = this.txSeq.next();
       if (head.kind === 'op') {
         if (!this.sendOp(head.flags, head.done, now, head.chars)) return;
         continue;
       }
       const chars = this.queue.peekChars(this.maxChars);
-      const payload = encodeSolPacket({ sequence: this.txSeq, ackSequence: 0, acceptedCount: 0, flags: 0, data: chars });
-      this.outstanding = { kind: 'data', seq: this.txSeq, payload, chars: chars.length, sends: 0, lastSentAt: now };
+      const payload = encodeSolPacket({ sequence: seq, ackSequence: 0, acceptedCount: 0, flags: 0, data: chars });
+      this.outstanding = { kind: 'data', seq, payload, chars: chars.length, sends: 0, lastSentAt: now };
       this.transmit(this.outstanding, now);
     }
   }
 
   /** Send the operation at the head of the queue; true when it is done at once (nothing outstanding). */
   private sendOp(flags: number, done: (err?: IpmiError) => void, now: number, chars: Buffer = Buffer.alloc(0)): boolean {
-    const payload = encodeSolPacket({ sequence: this.txSeq, ackSequence: 0, acceptedCount: 0, flags, data: chars });
+    const seq = this.txSeq.current;
+    const payload = encodeSolPacket({ sequence: seq, ackSequence: 0, acceptedCount: 0, flags, data: chars });
     if (flags & SolOperation.GENERATE_BREAK) this.stats.breaksSent++;
-    const o: Outstanding = { kind: 'op', seq: this.txSeq, payload, chars: 0, sends: 0, lastSentAt: now };
+    const o: Outstanding = { kind: 'op', seq, payload, chars: 0, sends: 0, lastSentAt: now };
     if (this.emptyPacketsAcked === false) {
       // This BMC never ACKed our empty priming packet, so it will not ACK this one either: send once.
       this.transmit(o, now);
@@ -431,6 +431,7 @@ export class SolEngine {
   private onAck(accepted: number, nack: boolean, now: number): void {
     const o = this.outstanding!;
     this.outstanding = undefined;
+    this.txSeq.answered(o.seq, nack);
     if (o.kind === 'prime') {
       this.emptyPacketsAcked = true; // the count is meaningless here (ipmi_sim repeats a stale one)
       return;

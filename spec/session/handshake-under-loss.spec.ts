@@ -25,6 +25,8 @@ interface Case {
   jitterMs: number;
   retries: number;
   timeoutMs: number;
+  /** A duplicated RAKP 1: the BMC repeats its RAKP 2, or answers with a new random (the fake BMC does). */
+  rakp1Repeats: 'same-answer' | 'fresh-answer';
 }
 
 const cases: fc.Arbitrary<Case> = fc.record({
@@ -36,6 +38,7 @@ const cases: fc.Arbitrary<Case> = fc.record({
   jitterMs: fc.integer({ min: 0, max: 1500 }),
   retries: fc.integer({ min: 0, max: 4 }),
   timeoutMs: fc.constantFrom(100, 250, 1000),
+  rakp1Repeats: fc.constantFrom<Case['rakp1Repeats']>('same-answer', 'fresh-answer'),
 });
 
 /** Loss, duplication and reordering (each copy gets its own random delay) from one seeded stream. */
@@ -52,7 +55,7 @@ function lossyLink(c: Case): Faults {
 }
 
 function handshake(c: Case): Sim {
-  const bmc = new MemoryBmc({ users, random: seededRandom(c.seed ^ 0x27d4eb2f) });
+  const bmc = new MemoryBmc({ users, random: seededRandom(c.seed ^ 0x27d4eb2f), freshRakp2OnRepeat: c.rakp1Repeats === 'fresh-answer' });
   const sim = new Sim({
     session: { cipherSuite: c.suite, password: c.credentials === 'right' ? 'password' : 'wrong', retries: c.retries, timeoutMs: c.timeoutMs },
     bmc,
@@ -97,7 +100,7 @@ describe('session/handshake under loss, duplication and reordering (fast-check)'
 
   it('with no faults, every suite opens at the first try', () => {
     for (const suite of SUPPORTED_CIPHER_SUITE_IDS) {
-      const sim = handshake({ seed: suite + 1, suite, credentials: 'right', loss: 0, duplication: 0, jitterMs: 0, retries: 0, timeoutMs: 100 });
+      const sim = handshake({ seed: suite + 1, suite, credentials: 'right', loss: 0, duplication: 0, jitterMs: 0, retries: 0, timeoutMs: 100, rakp1Repeats: 'same-answer' });
       expect(sim.machine.state, `suite ${suite}`).to.equal('active');
       expect(sim.machine.stats.retransmits + sim.machine.stats.handshakeRestarts).to.equal(0);
     }

@@ -31,6 +31,11 @@ export interface MemoryBmcOptions extends FakeBmcOptions {
   silentOnUnknownUser?: boolean;
   /** Bytes for session IDs and randoms (default: a counter-based stream, deterministic). */
   random?: (n: number) => Buffer;
+  /**
+   * Answer a repeated RAKP 1 (a duplicated datagram) with a new BMC random, as the fake BMC does, instead of
+   * repeating the first RAKP 2. The console then may hold the other random: its RAKP 3 gets status 0x0F.
+   */
+  freshRakp2OnRepeat?: boolean;
 }
 
 const REMOTE = { address: '127.0.0.1', port: 1 };
@@ -42,6 +47,7 @@ export class MemoryBmc {
   readonly #answers = new Map<string, Buffer>();
   readonly #random: (n: number) => Buffer;
   readonly #silentOnUnknownUser: boolean;
+  readonly #freshRakp2OnRepeat: boolean;
   readonly seen = { openSession: 0, rakp1: 0, rakp3: 0, commands: [] as number[] };
 
   constructor(options: MemoryBmcOptions) {
@@ -49,6 +55,7 @@ export class MemoryBmc {
     this.#random = options.random ?? ((n) => Buffer.alloc(n, ++counter & 0xff));
     this.options = resolveOptions(options, () => this.#random(16));
     this.#silentOnUnknownUser = options.silentOnUnknownUser ?? false;
+    this.#freshRakp2OnRepeat = options.freshRakp2OnRepeat ?? false;
   }
 
   /** One datagram from the console; the BMC's answers (none for what it drops). */
@@ -71,7 +78,7 @@ export class MemoryBmc {
       case PayloadType.OPEN_SESSION_REQUEST:
         return setup(PayloadType.OPEN_SESSION_RESPONSE, this.#once(pkt.payload, () => this.#openSession(pkt.payload)));
       case PayloadType.RAKP1:
-        return setup(PayloadType.RAKP2, this.#once(pkt.payload, () => this.#rakp1(pkt.payload)));
+        return setup(PayloadType.RAKP2, this.#freshRakp2OnRepeat ? this.#rakp1(pkt.payload) : this.#once(pkt.payload, () => this.#rakp1(pkt.payload)));
       case PayloadType.RAKP3:
         return setup(PayloadType.RAKP4, this.#rakp3(pkt.payload));
       default:

@@ -157,6 +157,38 @@ describe('SolEngine', () => {
       expect(h.acked).to.deep.equal([32]); // the repeated ACK of seq 1 counted nothing twice
     });
 
+    it('a long run of NACKs never wraps onto the number the BMC holds as its last accepted packet (characters would be lost)', () => {
+      // A BMC that records only what it accepts (its duplicate check: sequence === last accepted), NACKing 20
+      // packets in a row: without the skip, the 15th new packet carried the last accepted number, and the BMC
+      // re-ACKed it as a duplicate with the old count while its characters were never delivered.
+      const h = primed({ maxOutboundChars: 4, maxRetransmits: 100 });
+      const bmcLog: string[] = [];
+      let lastAccepted = 0;
+      let lastCount = 0;
+      let now = 10;
+      h.engine.write(Buffer.from('ab'), now);
+      const first = h.dataSent().at(-1)!;
+      lastAccepted = first.sequence;
+      lastCount = first.data.length;
+      bmcLog.push(first.data.toString());
+      h.engine.receive(bmc({ ackSequence: first.sequence, acceptedCount: lastCount }), ++now);
+      h.engine.write(Buffer.from('cdef'), now);
+      for (let nacks = 0; nacks < 20; nacks++) {
+        const p = h.dataSent().at(-1)!;
+        expect(p.sequence, `packet after ${nacks} NACKs`).to.not.equal(lastAccepted);
+        h.engine.receive(bmc({ ackSequence: p.sequence, acceptedCount: 0, flags: SolStatus.NACK }), ++now);
+        now += INTERVAL;
+        h.engine.poll(now); // busy for one interval, then the characters go again under a new number
+      }
+      const p = h.dataSent().at(-1)!;
+      expect(p.sequence).to.not.equal(lastAccepted);
+      bmcLog.push(p.data.toString());
+      h.engine.receive(bmc({ ackSequence: p.sequence, acceptedCount: p.data.length }), ++now);
+      expect(bmcLog.join('')).to.equal('abcdef');
+      expect(h.engine.pendingChars).to.equal(0);
+      expect(lastCount).to.equal(2);
+    });
+
     it('NACK without a later "ready" packet: tries again after one retransmit interval', () => {
       const h = primed();
       h.engine.write(Buffer.from('abc'), 10);
