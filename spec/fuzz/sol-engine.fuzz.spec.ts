@@ -65,7 +65,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 );
 
 interface Internals {
-  txSeq: number;
+  txSeq: { current: number };
   inbound: { lastSeq: number; credit: number };
   outstanding: { seq: number; chars: number } | undefined;
 }
@@ -124,7 +124,7 @@ describe('fuzz: SolEngine (no throw, invariants hold)', function () {
               if (d.sequence === 0) expect(d.data.length, 'characters in an ACK-only packet').to.equal(0);
               else expect(d.sequence).to.be.within(1, 15);
             }
-            expect(inner.txSeq).to.be.within(1, 15);
+            expect(inner.txSeq.current).to.be.within(1, 15);
             expect(inner.inbound.lastSeq).to.be.within(0, 15);
             if (inner.outstanding) expect(inner.outstanding.seq).to.be.within(1, 15);
             expect(engine.pendingChars).to.be.at.least(0);
