@@ -43,6 +43,8 @@ export interface StormMemory {
   midStormPssBytes: number;
   /** ours: (peak - before consoles) / N; baseline: peak summed RSS / N */
   perConsoleBytes: number;
+  /** ours: (all consoles open and captured, before the boot - before consoles) / consoles */
+  openPerConsoleBytes?: number;
 }
 
 export interface StormSide {
@@ -76,9 +78,18 @@ export interface BootStormResults {
     /** summed over the bridge's consoles: SOL packets from the BMC (data + ACKs), sent, retransmitted */
     bridge: { packetsReceived: number; packetsSent: number; retransmits: number; reconnects: number; logBytesDropped: number; viewersDropped: number; states: Record<string, number> };
     logs: { checked: number; exact: number; notExact: string[] };
-    echo: { consoles: number; how: string; samples: number; failures: number; ms: Summary };
+    /** keystrokes on consoles that print their boot log, and on as many quiet consoles of the same bridge */
+    echo: { printing: EchoResult; quiet: EchoResult };
   };
   baseline?: StormSide;
+}
+
+export interface EchoResult {
+  consoles: number;
+  how: string;
+  samples: number;
+  failures: number;
+  ms: Summary;
 }
 
 interface FarmReady {
@@ -141,21 +152,22 @@ function side(cfg: BootStormConfig, clients: StormClient[], r: { wallS: number; 
   };
 }
 
-/** Type on the echo consoles until `stop()` says the storm is over; echo round trips in ms. */
+/** Type on the echo consoles until `stop()` says the storm is over (one key each at least); echo round trips in ms. */
 function typeDuringStorm(clients: StormClient[], intervalMs: number, stop: () => boolean): Promise<{ ms: number[]; failures: number }> {
   const ms: number[] = [];
   let failures = 0;
   return Promise.all(
     clients.map(async (c, i) => {
       await sleep(((i + 1) * intervalMs) / (clients.length + 1));
-      for (let k = 0; !stop() && !c.closed; k++) {
+      let k = 0;
+      do {
         try {
-          ms.push(await c.echo(String.fromCharCode(0x61 + (k % 26)), ECHO_TIMEOUT_MS));
+          ms.push(await c.echo(String.fromCharCode(0x61 + (k++ % 26)), ECHO_TIMEOUT_MS));
         } catch {
           failures++;
         }
         await sleep(intervalMs * (0.5 + Math.random()));
-      }
+      } while (!stop() && !c.closed);
     }),
   ).then(() => ({ ms, failures }));
 }
@@ -200,10 +212,11 @@ async function waitActive(bridge: NodeChild<BridgeReady>, n: number, timeoutMs: 
 async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: string, log: Log, cleanups: (() => Promise<void>)[]): Promise<BootStormResults['ours']> {
   const logDir = join(dir, 'logs');
   const ports = farm.ready.groups.ours!;
+  const quietPorts = farm.ready.groups.quiet ?? [];
   const bridge = await startNodeChild<BridgeReady>(
     'storm-bridge',
     {
-      nodes: ports.map((port, i) => ({ nodeId: `node-${i}`, host: '127.0.0.1', port })),
+      nodes: [...ports.map((port, i) => ({ nodeId: `node-${i}`, host: '127.0.0.1', port })), ...quietPorts.map((port, i) => ({ nodeId: `quiet-${i}`, host: '127.0.0.1', port }))],
       username: 'admin',
       password: 'password',
       cipherSuite: cfg.cipherSuite,
@@ -213,11 +226,14 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
     { readyTimeoutMs: 120_000 },
   );
   cleanups.unshift(() => bridge.stop());
-  const before = await waitActive(bridge, ports.length, 60_000);
-  log(`boot storm: bridge pid ${bridge.pid}, ${before.states.active ?? 0}/${ports.length} consoles active and captured`);
+  const before = await waitActive(bridge, ports.length + quietPorts.length, 60_000);
+  log(`boot storm: bridge pid ${bridge.pid}, ${before.states.active ?? 0}/${ports.length + quietPorts.length} consoles active and captured (${quietPorts.length} quiet)`);
   const logs = ports.map((_, i) => bootLogBytes(i, cfg.bootBytes));
-  const clients = await pool(bridge.ready.consoles, 100, (c, i) => StormClient.connect(c.port, logs[i]!));
-  cleanups.unshift(async () => void (await Promise.all(clients.map((c) => c.close()))));
+  const all = await pool(bridge.ready.consoles, 100, (c, i) => StormClient.connect(c.port, logs[i] ?? Buffer.alloc(0)));
+  cleanups.unshift(async () => void (await Promise.all(all.map((c) => c.close()))));
+  const clients = all.slice(0, ports.length);
+  const quiet = all.slice(ports.length);
+  for (const c of quiet) c.arm();
   await sleep(500);
   const rssBeforeStorm = rssBytes(bridge.pid);
   const sampler = new RssSampler(() => rssBytes(bridge.pid), RSS_SAMPLE_MS);
@@ -229,6 +245,7 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
   let midPss = 0;
   const mid = setTimeout(() => (midPss = pssBytes(bridge.pid)), (cfg.bootBytes / (cfg.baud / 10)) * 500);
   const typing = typeDuringStorm(clients.slice(0, cfg.echoConsoles), cfg.echoIntervalMs, () => over);
+  const typingQuiet = typeDuringStorm(quiet, cfg.echoIntervalMs, () => over);
   const r = await storm(farm, 'ours', clients, cfg, log);
   over = true;
   const cpuS = cpuSeconds(bridge.pid) - cpu0;
@@ -236,6 +253,7 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
   clearTimeout(mid);
   const rss = sampler.stop();
   const echo = await typing;
+  const echoQuiet = await typingQuiet;
   const f1 = await farm.request<StormFarmStats>('stats ours');
   const m1 = await bridge.request<StormBridgeMetrics>('metrics');
   const memory: StormMemory = {
@@ -245,10 +263,11 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
     meanBytes: rss.mean,
     midStormPssBytes: midPss,
     perConsoleBytes: (rss.peak - bridge.ready.rssBeforeConsoles) / ports.length,
+    openPerConsoleBytes: (rssBeforeStorm - bridge.ready.rssBeforeConsoles) / (ports.length + quietPorts.length),
   };
   const s = side(cfg, clients, r, cpuS, farmCpuS, f0, f1, memory);
-  const logCheck = await checkLogs(logDir, bridge.ready.consoles.map((c) => c.nodeId), (i) => logs[i]!);
-  log(`boot storm (ours): ${s.exact}/${s.consoles} exact, logs ${logCheck.exact}/${logCheck.checked} exact, ${s.wallS.toFixed(1)} s (line rate ${s.idealS.toFixed(1)} s), bridge CPU ${cpuS.toFixed(2)} s = ${s.cpuSPerMB.toFixed(3)} s/MB, ${s.cpuUsPerPacket.toFixed(1)} us/packet (${s.packets} packets of ${s.bytesPerPacket.toFixed(0)} B), echo p50/p99 ${summarize(echo.ms).p50.toFixed(2)}/${summarize(echo.ms).p99.toFixed(2)} ms`);
+  const logCheck = await checkLogs(logDir, bridge.ready.consoles.slice(0, ports.length).map((c) => c.nodeId), (i) => logs[i]!);
+  log(`boot storm (ours): ${s.exact}/${s.consoles} exact, logs ${logCheck.exact}/${logCheck.checked} exact, ${s.wallS.toFixed(1)} s (line rate ${s.idealS.toFixed(1)} s), bridge CPU ${cpuS.toFixed(2)} s = ${s.cpuSPerMB.toFixed(3)} s/MB, ${s.cpuUsPerPacket.toFixed(1)} us/packet (${s.packets} packets of ${s.bytesPerPacket.toFixed(0)} B), echo p50/p99 ${summarize(echo.ms).p50.toFixed(2)}/${summarize(echo.ms).p99.toFixed(2)} ms printing, ${summarize(echoQuiet.ms).p50.toFixed(2)}/${summarize(echoQuiet.ms).p99.toFixed(2)} ms quiet`);
   return {
     ...s,
     bridge: {
@@ -262,13 +281,15 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
     },
     logs: logCheck,
     echo: {
-      consoles: Math.min(cfg.echoConsoles, clients.length),
-      how: `the first ${Math.min(cfg.echoConsoles, clients.length)} storm consoles: their hosts echo typed bytes (as 0x80|byte) while printing their logs; one key per ${cfg.echoIntervalMs / 2}-${(cfg.echoIntervalMs * 3) / 2} ms each`,
-      samples: echo.ms.length,
-      failures: echo.failures,
-      ms: summarize(echo.ms),
+      printing: echoResult(echo, Math.min(cfg.echoConsoles, clients.length), 'of the storm (the first ones): their hosts echo typed bytes (as 0x80|byte) while printing their logs', cfg),
+      quiet: echoResult(echoQuiet, quiet.length, 'more in the same bridge, captured too, whose hosts print nothing and echo', cfg),
     },
   };
+}
+
+function echoResult(r: { ms: number[]; failures: number }, consoles: number, what: string, cfg: BootStormConfig): EchoResult {
+  const how = `${consoles} consoles ${what}; one key per ${cfg.echoIntervalMs / 2}-${(cfg.echoIntervalMs * 3) / 2} ms on each, from boot until every log is complete`;
+  return { consoles, how, samples: r.ms.length, failures: r.failures, ms: summarize(r.ms) };
 }
 
 async function runBaseline(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: string, log: Log, cleanups: (() => Promise<void>)[]): Promise<StormSide> {
@@ -317,6 +338,7 @@ export async function runBootStorm(config: { storm: BootStormConfig }, log: Log)
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const groups: StormFarmConfig['groups'] = [{ name: 'ours', count: cfg.consoles, seedBase: 0, bootBytes: cfg.bootBytes, echo: true }];
+    if (cfg.echoConsoles > 0) groups.push({ name: 'quiet', count: cfg.echoConsoles, seedBase: 0, bootBytes: 0, echo: true });
     if (cfg.baselineConsoles > 0) groups.push({ name: 'base', count: cfg.baselineConsoles, seedBase: BASELINE_SEED_BASE, bootBytes: cfg.bootBytes, echo: false });
     const farm = await startNodeChild<FarmReady>('storm-farm', { username: 'admin', password: 'password', baud: cfg.baud, groups } satisfies StormFarmConfig, { readyTimeoutMs: 120_000 });
     cleanups.unshift(() => farm.stop());
