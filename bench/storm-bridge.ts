@@ -4,7 +4,7 @@
  *
  * stdin, first line: JSON StormBridgeConfig. stdout: `{ "ready": true, "rssBeforeConsoles": n, "consoles": [...] }`
  * (RSS read before any console was started), then per command: `metrics` -> StormBridgeMetrics; `exit` (or stdin
- * closing) -> stop all, exit 0.
+ * closing) -> stop all, exit 0; `gc` -> a full GC (when run with --expose-gc), then `{ rss }`.
  */
 import { createInterface } from 'node:readline';
 import { ConsoleManager, UdpTransport, type IpmiConsoleOptions } from '../lib/index.js';
@@ -79,6 +79,11 @@ async function main(): Promise<void> {
     const next = await lines.next();
     if (next.done || next.value.trim() === 'exit') break;
     if (next.value.trim() === 'metrics') process.stdout.write(JSON.stringify(metrics(manager)) + '\n');
+    if (next.value.trim() === 'gc') {
+      // started with --expose-gc by the bench: RSS of live data, not of garbage not yet collected
+      (globalThis as { gc?: () => void }).gc?.();
+      process.stdout.write(JSON.stringify({ rss: process.memoryUsage().rss }) + '\n');
+    }
   }
   await shutdown();
 }

@@ -35,7 +35,7 @@ const STORM_GRACE = (idealMs: number): number => idealMs * 3 + 30_000;
 export interface StormMemory {
   /** bridge process before any console was started (ours only) */
   beforeConsolesBytes?: number;
-  /** all consoles open (and, for ours, captured), before the boot */
+  /** all consoles open (and, for ours, captured, after a full GC), before the boot */
   beforeStormBytes: number;
   peakBytes: number;
   meanBytes: number;
@@ -223,7 +223,7 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
       logDir,
       ...(cfg.sharedTransport ? { sharedTransport: true } : {}),
     } satisfies StormBridgeConfig,
-    { readyTimeoutMs: 120_000 },
+    { readyTimeoutMs: 120_000, nodeArgs: ['--expose-gc'] },
   );
   cleanups.unshift(() => bridge.stop());
   const before = await waitActive(bridge, ports.length + quietPorts.length, 60_000);
@@ -235,7 +235,7 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
   const quiet = all.slice(ports.length);
   for (const c of quiet) c.arm();
   await sleep(500);
-  const rssBeforeStorm = rssBytes(bridge.pid);
+  const rssBeforeStorm = (await bridge.request<{ rss: number }>('gc')).rss;
   const sampler = new RssSampler(() => rssBytes(bridge.pid), RSS_SAMPLE_MS);
   const f0 = await farm.request<StormFarmStats>('stats ours');
   const m0 = await bridge.request<StormBridgeMetrics>('metrics');
