@@ -149,7 +149,7 @@ export function renderStorm(r: BootStormResults, f: StormFigures): string[] {
   out.push(
     `Bridge: ${r.ours.bridge.packetsReceived} SOL packets received, ${r.ours.bridge.packetsSent} sent, ${r.ours.bridge.retransmits} retransmits, ${r.ours.bridge.reconnects} reconnects, ` +
       `${r.ours.bridge.logBytesDropped} log bytes dropped; fake BMCs: ${r.ours.packets} data packets, ${r.ours.bmcRetransmits} retransmits, farm CPU ${r.ours.farmCpuS.toFixed(2)} s. ` +
-      `Bridge RSS ${mib(r.ours.memory.beforeConsolesBytes ?? 0)} before any console, ${mib(r.ours.memory.beforeStormBytes)} with all open, ${mib(r.ours.memory.peakBytes)} peak during the storm.`,
+      `Bridge RSS ${mib(r.ours.memory.beforeConsolesBytes ?? 0)} before any console, ${mib(r.ours.memory.beforeStormBytes)} with all open, ${mib(r.ours.memory.peakBytes)} peak during the storm; after it, V8 heap used ${mib(r.ours.bridge.heapUsedBytes)}, array buffers ${mib(r.ours.bridge.arrayBuffersBytes)}.`,
   );
   out.push('');
   return out;

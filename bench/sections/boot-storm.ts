@@ -76,7 +76,18 @@ export interface BootStormResults {
   config: BootStormConfig;
   ours: StormSide & {
     /** summed over the bridge's consoles: SOL packets from the BMC (data + ACKs), sent, retransmitted */
-    bridge: { packetsReceived: number; packetsSent: number; retransmits: number; reconnects: number; logBytesDropped: number; viewersDropped: number; states: Record<string, number> };
+    bridge: {
+      packetsReceived: number;
+      packetsSent: number;
+      retransmits: number;
+      reconnects: number;
+      logBytesDropped: number;
+      viewersDropped: number;
+      states: Record<string, number>;
+      /** process.memoryUsage() of the bridge right after the storm */
+      heapUsedBytes: number;
+      arrayBuffersBytes: number;
+    };
     logs: { checked: number; exact: number; notExact: string[] };
     /** keystrokes on consoles that print their boot log, and on as many quiet consoles of the same bridge */
     echo: { printing: EchoResult; quiet: EchoResult };
@@ -278,6 +289,8 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
       logBytesDropped: m1.logBytesDropped,
       viewersDropped: m1.viewersDropped,
       states: m1.states,
+      heapUsedBytes: m1.heapUsed,
+      arrayBuffersBytes: m1.arrayBuffers,
     },
     logs: logCheck,
     echo: {
