@@ -147,7 +147,9 @@ export function renderStorm(r: BootStormResults, f: StormFigures): string[] {
   row(`keystroke echo p50 / p99 during the storm, ${r.ours.echo.quiet.consoles} quiet consoles (same bridge)`, `${o.quietEchoP50Ms.toFixed(2)} / ${o.quietEchoP99Ms.toFixed(2)} ms (${r.ours.echo.quiet.samples} keys, ${r.ours.echo.quiet.failures} timeouts)`, '-');
   out.push('');
   out.push(
-    `Bridge: ${r.ours.bridge.packetsReceived} SOL packets received, ${r.ours.bridge.packetsSent} sent, ${r.ours.bridge.retransmits} retransmits, ${r.ours.bridge.reconnects} reconnects, ` +
+    `Bridge CPU ${r.ours.bridge.cpuUserS.toFixed(2)} s user + ${r.ours.bridge.cpuSystemS.toFixed(2)} s system; ` +
+      `bench process (clients, byte checks) ${r.ours.clientsCpuS.toFixed(2)} s; 1-minute load average ${r.ours.loadAvg1[0].toFixed(1)} at the boot, ${r.ours.loadAvg1[1].toFixed(1)} at the end. ` +
+      `Bridge: ${r.ours.bridge.packetsReceived} SOL packets received, ${r.ours.bridge.packetsSent} sent, ${r.ours.bridge.retransmits} retransmits, ${r.ours.bridge.reconnects} reconnects, ` +
       `${r.ours.bridge.logBytesDropped} log bytes dropped; fake BMCs: ${r.ours.packets} data packets, ${r.ours.bmcRetransmits} retransmits, farm CPU ${r.ours.farmCpuS.toFixed(2)} s. ` +
       `Bridge RSS ${mib(r.ours.memory.beforeConsolesBytes ?? 0)} before any console, ${mib(r.ours.memory.beforeStormBytes)} with all open, ${mib(r.ours.memory.peakBytes)} peak during the storm; after it, V8 heap used ${mib(r.ours.bridge.heapUsedBytes)}, array buffers ${mib(r.ours.bridge.arrayBuffersBytes)}.`,
   );

@@ -7,15 +7,15 @@
  * print, RSS per console; then the same boot through socat + ipmitool for a smaller number of consoles.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { bootLogBytes } from '../../fixtures/fake-bmc/index.js';
+import { BOOT_LOG_CHUNK_BYTES, bootLogBytes } from '../../fixtures/fake-bmc/index.js';
 import { freeTcpPort } from '../../spec/helpers/peers.js';
 import { startSocatConsole, type SocatConsole } from '../lib/baseline.js';
 import { startNodeChild, type NodeChild } from '../lib/node-child.js';
 import { pool } from '../lib/pool.js';
-import { cpuOf, cpuSeconds, processTree, pssBytes, rssBytes, sampleTree } from '../lib/proc.js';
+import { cpuOf, cpuSeconds, cpuSplit, processTree, pssBytes, rssBytes, sampleTree } from '../lib/proc.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { StormClient, splitEchoes, type StormCheck } from '../lib/storm-client.js';
 import { sleep } from '../lib/trials.js';
@@ -69,6 +69,10 @@ export interface StormSide {
   bytesPerPacket: number;
   cpuUsPerPacket: number;
   farmCpuS: number;
+  /** CPU of the bench process itself (the clients and their byte checks) over the storm */
+  clientsCpuS: number;
+  /** 1-minute load average at the boot and at the end: other work on the machine skews every figure */
+  loadAvg1: [number, number];
   memory: StormMemory;
 }
 
@@ -84,6 +88,9 @@ export interface BootStormResults {
       logBytesDropped: number;
       viewersDropped: number;
       states: Record<string, number>;
+      /** the bridge's CPU seconds over the storm, user and system apart */
+      cpuUserS: number;
+      cpuSystemS: number;
       /** process.memoryUsage() of the bridge right after the storm */
       heapUsedBytes: number;
       arrayBuffersBytes: number;
@@ -125,19 +132,34 @@ class RssSampler {
 }
 
 /** Boot every node of `group` now; resolve when every client has its whole log (or the deadline passed). */
-async function storm(farm: NodeChild<FarmReady>, group: string, clients: StormClient[], cfg: BootStormConfig, log: Log): Promise<{ wallS: number; idealS: number }> {
+interface StormRun {
+  wallS: number;
+  idealS: number;
+  clientsCpuS: number;
+  loadAvg1: [number, number];
+}
+
+async function storm(farm: NodeChild<FarmReady>, group: string, clients: StormClient[], cfg: BootStormConfig, log: Log): Promise<StormRun> {
   const idealMs = (cfg.bootBytes / (cfg.baud / 10)) * 1000;
   for (const c of clients) c.arm();
+  const load0 = loadavg()[0]!;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const booted = await farm.request<{ started: number; notActive: number }>(`boot ${group}`);
   if (booted.notActive > 0) log(`boot storm: ${booted.notActive} ${group} nodes had no active SOL host at boot`);
   const deadline = t0 + STORM_GRACE(idealMs);
   await Promise.all(clients.map((c) => c.whenDone(deadline)));
   // the largest start phase is one chunk's line time (storm-farm.ts)
-  return { wallS: (performance.now() - t0) / 1000, idealS: (idealMs + (255 * 1000) / (cfg.baud / 10)) / 1000 };
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    wallS: (performance.now() - t0) / 1000,
+    idealS: (idealMs + (BOOT_LOG_CHUNK_BYTES * 1000) / (cfg.baud / 10)) / 1000,
+    clientsCpuS: (cpu.user + cpu.system) / 1e6,
+    loadAvg1: [load0, loadavg()[0]!],
+  };
 }
 
-function side(cfg: BootStormConfig, clients: StormClient[], r: { wallS: number; idealS: number }, cpuS: number, farmCpuS: number, fs0: StormFarmStats, fs1: StormFarmStats, memory: StormMemory): StormSide {
+function side(cfg: BootStormConfig, clients: StormClient[], r: StormRun, cpuS: number, farmCpuS: number, fs0: StormFarmStats, fs1: StormFarmStats, memory: StormMemory): StormSide {
   const checks = clients.map((c) => c.check());
   const total = clients.length * cfg.bootBytes;
   const packets = fs1.solPacketsSent - fs0.solPacketsSent + (fs1.solRetransmits - fs0.solRetransmits);
@@ -159,6 +181,8 @@ function side(cfg: BootStormConfig, clients: StormClient[], r: { wallS: number; 
     bytesPerPacket: (fs1.solBytesToConsole - fs0.solBytesToConsole) / Math.max(1, fs1.solPacketsSent - fs0.solPacketsSent),
     cpuUsPerPacket: (cpuS * 1e6) / Math.max(1, packets),
     farmCpuS,
+    clientsCpuS: r.clientsCpuS,
+    loadAvg1: r.loadAvg1,
     memory,
   };
 }
@@ -250,7 +274,7 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
   const sampler = new RssSampler(() => rssBytes(bridge.pid), RSS_SAMPLE_MS);
   const f0 = await farm.request<StormFarmStats>('stats ours');
   const m0 = await bridge.request<StormBridgeMetrics>('metrics');
-  const cpu0 = cpuSeconds(bridge.pid);
+  const cpu0 = cpuSplit(bridge.pid);
   const farm0 = cpuSeconds(farm.pid);
   let over = false;
   let midPss = 0;
@@ -259,7 +283,8 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
   const typingQuiet = typeDuringStorm(quiet, cfg.echoIntervalMs, () => over);
   const r = await storm(farm, 'ours', clients, cfg, log);
   over = true;
-  const cpuS = cpuSeconds(bridge.pid) - cpu0;
+  const cpu1 = cpuSplit(bridge.pid);
+  const cpuS = cpu1.user + cpu1.system - cpu0.user - cpu0.system;
   const farmCpuS = cpuSeconds(farm.pid) - farm0;
   clearTimeout(mid);
   const rss = sampler.stop();
@@ -289,6 +314,8 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
       logBytesDropped: m1.logBytesDropped,
       viewersDropped: m1.viewersDropped,
       states: m1.states,
+      cpuUserS: cpu1.user - cpu0.user,
+      cpuSystemS: cpu1.system - cpu0.system,
       heapUsedBytes: m1.heapUsed,
       arrayBuffersBytes: m1.arrayBuffers,
     },
