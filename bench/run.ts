@@ -83,7 +83,7 @@ function machine(): Machine {
 }
 
 /**
- * `--storm-consoles=N --storm-bytes=N --storm-baseline=N --storm-shared-transport`: the boot storm's size for one run
+ * `--storm-consoles=N --storm-bytes=N --storm-baseline=N --storm-echo=N --storm-shared-transport`: the boot storm's size for one run
  * (e.g. a short A/B loop while optimising); the report records the config used.
  */
 function stormOverrides(storm: BootStormConfig): BootStormConfig {
@@ -96,6 +96,7 @@ function stormOverrides(storm: BootStormConfig): BootStormConfig {
     consoles: arg('consoles') ?? storm.consoles,
     bootBytes: arg('bytes') ?? storm.bootBytes,
     baselineConsoles: arg('baseline') ?? storm.baselineConsoles,
+    echoConsoles: arg('echo') ?? storm.echoConsoles,
     ...(process.argv.includes('--storm-shared-transport') ? { sharedTransport: true } : {}),
   };
 }
