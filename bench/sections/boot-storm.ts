@@ -27,10 +27,12 @@ import type { StormFarmConfig, StormFarmStats } from '../storm-farm.js';
 const BASELINE_SEED_BASE = 100_000;
 /** A keystroke whose echo takes longer counts as a failure (echoes queue behind a late console's backlog). */
 const ECHO_TIMEOUT_MS = 30_000;
+/** After the storm, how long log files may take to reach their full length (writes are asynchronous). */
+const LOG_FILE_WAIT_MS = 30_000;
 /** RSS samples during a storm. */
 const RSS_SAMPLE_MS = 250;
 /** A storm may take this much longer than its line-rate time before clients give up. */
-const STORM_GRACE = (idealMs: number): number => idealMs * 3 + 30_000;
+const STORM_GRACE = (idealMs: number): number => idealMs * 3 + 60_000;
 
 export interface StormMemory {
   /** bridge process before any console was started (ours only) */
@@ -211,7 +213,7 @@ function typeDuringStorm(clients: StormClient[], intervalMs: number, stop: () =>
 async function checkLogs(dir: string, nodeIds: string[], expected: (i: number) => Buffer): Promise<{ checked: number; exact: number; notExact: string[] }> {
   const notExact: string[] = [];
   let exact = 0;
-  const deadline = performance.now() + 15_000;
+  const deadline = performance.now() + LOG_FILE_WAIT_MS;
   for (let i = 0; i < nodeIds.length; i++) {
     const want = expected(i);
     for (;;) {
