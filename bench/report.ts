@@ -5,6 +5,8 @@ import { median, percentile, summarize } from './lib/stats.js';
 import type { BenchConfig } from './lib/config.js';
 import type { IpmiSimResults } from './sections/ipmi-sim.js';
 import type { FakeBmcResults } from './sections/fake-bmc.js';
+import type { BootStormResults } from './sections/boot-storm.js';
+import { stormFigures, renderStorm, type StormFigures } from './storm-report.js';
 import type { ConnectTrial, BulkTrial } from './lib/trials.js';
 
 const MiB = 2 ** 20;
@@ -38,6 +40,7 @@ export interface Results {
   config: BenchConfig;
   ipmiSim?: IpmiSimResults;
   fakeBmc?: FakeBmcResults;
+  bootStorm?: BootStormResults;
   figures?: Figures;
   errors: string[];
 }
@@ -73,6 +76,7 @@ export interface Figures {
     };
     scale: { consoles: number; opened: number; echoed: number; p50: number; p99: number; rssBytes: number; vmHwmBytes: number; echoes: number; echoFailures: number; openSeconds: number; cpuSeconds: number };
   };
+  bootStorm?: StormFigures;
   targets: Target[];
 }
 
@@ -197,6 +201,10 @@ export function figures(r: Results): Figures {
       { name: `${fb.scale.consoles} consoles: RSS`, target: '< 300 MB', value: `${(fb.scale.vmHwmBytes / 1e6).toFixed(0)} MB peak`, met: fb.scale.vmHwmBytes < 300e6 },
     );
   }
+  if (r.bootStorm) {
+    f.bootStorm = stormFigures(r.bootStorm);
+    f.targets.push(...f.bootStorm.targets);
+  }
   return f;
 }
 
@@ -276,6 +284,7 @@ export function renderReport(r: Results, f: Figures = figures(r)): string {
     out.push(`| ${sc.opened}/${sc.consoles} | ${sc.echoed}/${sc.consoles} | ${sc.echoes} (${sc.echoFailures}) | ${ms(sc.p50)} / ${ms(sc.p99)} ms | ${mb(sc.rssBytes)} / ${mb(sc.vmHwmBytes)} | ${sc.cpuSeconds.toFixed(2)} s in ${(r.fakeBmc!.scale.durationMs / 1000).toFixed(0)} s | ${sc.openSeconds.toFixed(1)} s |`);
     out.push('');
   }
+  if (r.bootStorm && f.bootStorm) out.push(...renderStorm(r.bootStorm, f.bootStorm));
   out.push('## Targets');
   out.push('');
   out.push('| target | wanted | measured | met |');

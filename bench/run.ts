@@ -10,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { killAllChildren } from './lib/children.js';
-import type { BenchConfig, Log } from './lib/config.js';
+import type { BenchConfig, BootStormConfig, Log } from './lib/config.js';
 import { runIpmiSim } from './sections/ipmi-sim.js';
 import { runFakeBmc } from './sections/fake-bmc.js';
+import { runBootStorm } from './sections/boot-storm.js';
 import { figures, renderReport, type Machine, type Results } from './report.js';
 
 const QUICK: BenchConfig = {
@@ -29,6 +30,7 @@ const QUICK: BenchConfig = {
   baselineConsoles: 5,
   scaleIntervalMs: 500,
   scaleDurationMs: 3000,
+  storm: { consoles: 100, bootBytes: 200_000, baud: 115_200, echoConsoles: 5, echoIntervalMs: 100, baselineConsoles: 20, cipherSuite: 3 },
 };
 
 const FULL: BenchConfig = {
@@ -45,6 +47,7 @@ const FULL: BenchConfig = {
   baselineConsoles: 20,
   scaleIntervalMs: 500,
   scaleDurationMs: 10_000,
+  storm: { consoles: 250, bootBytes: 200_000, baud: 115_200, echoConsoles: 5, echoIntervalMs: 100, baselineConsoles: 20, cipherSuite: 3 },
 };
 
 function firstLine(cmd: string, args: string[]): string {
@@ -79,6 +82,25 @@ function machine(): Machine {
   };
 }
 
+/**
+ * `--storm-consoles=N --storm-bytes=N --storm-baseline=N --storm-echo=N --storm-shared-transport`: the boot storm's size for one run
+ * (e.g. a short A/B loop while optimising); the report records the config used.
+ */
+function stormOverrides(storm: BootStormConfig): BootStormConfig {
+  const arg = (name: string): number | undefined => {
+    const v = process.argv.find((a) => a.startsWith(`--storm-${name}=`))?.split('=')[1];
+    return v === undefined ? undefined : Number(v);
+  };
+  return {
+    ...storm,
+    consoles: arg('consoles') ?? storm.consoles,
+    bootBytes: arg('bytes') ?? storm.bootBytes,
+    baselineConsoles: arg('baseline') ?? storm.baselineConsoles,
+    echoConsoles: arg('echo') ?? storm.echoConsoles,
+    ...(process.argv.includes('--storm-shared-transport') ? { sharedTransport: true } : {}),
+  };
+}
+
 /** Open files this process needs: 1000 client sockets plus slack. */
 const NEEDED_FDS = 4096;
 
@@ -105,7 +127,8 @@ async function main(): Promise<void> {
   if (reexecWithMoreFds()) return;
   const quick = process.argv.includes('--quick');
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
-  const cfg = quick ? QUICK : FULL;
+  const cfg: BenchConfig = { ...(quick ? QUICK : FULL) };
+  cfg.storm = stormOverrides(cfg.storm);
   const t0 = performance.now();
   const log: Log = (m) => console.error(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${m}`);
   const results: Results = {
@@ -137,6 +160,14 @@ async function main(): Promise<void> {
         log(`fake BMC section failed: ${(error as Error).message}`);
       }
     }
+    if (!only || only === 'storm') {
+      try {
+        results.bootStorm = await runBootStorm(cfg, log);
+      } catch (error) {
+        results.errors.push(`boot storm section: ${(error as Error).stack ?? String(error)}`);
+        log(`boot storm section failed: ${(error as Error).message}`);
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
     killAllChildren();
@@ -149,7 +180,7 @@ async function main(): Promise<void> {
   const md = renderReport(results, results.figures);
   writeFileSync(join(outDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(join(outDir, 'latest.md'), md);
-  writeMemoryPlot(join(outDir, 'latest.json'));
+  if (results.fakeBmc) writeMemoryPlot(join(outDir, 'latest.json')); // the plot is of the fake BMC section's memory rows
   console.log(md);
   log(`done in ${results.durationS} s; bench/results/latest.{json,md} written`);
   process.exit(results.errors.length ? 1 : 0);

@@ -20,4 +20,24 @@ export interface BenchConfig {
   /** echo load on every console at once: one keystroke per interval per console, for this long */
   scaleIntervalMs: number;
   scaleDurationMs: number;
+  /** the boot storm section (bench/sections/boot-storm.ts) */
+  storm: BootStormConfig;
+}
+
+export interface BootStormConfig {
+  /** consoles booting at once through one bridge process */
+  consoles: number;
+  /** boot log bytes each node prints */
+  bootBytes: number;
+  /** serial line rate of every node (8N1: baud / 10 bytes per second) */
+  baud: number;
+  /** consoles typed on during the storm (their hosts echo while printing) */
+  echoConsoles: number;
+  /** mean pause between keystrokes on one echo console */
+  echoIntervalMs: number;
+  /** socat + ipmitool consoles booting the same way afterwards; 0: no baseline */
+  baselineConsoles: number;
+  cipherSuite: number;
+  /** the bridge's sessions share one UDP socket instead of one each */
+  sharedTransport?: boolean;
 }

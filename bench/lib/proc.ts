@@ -54,6 +54,13 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / clockTicks();
 }
 
+/** utime and stime apart, in seconds (user: JS, V8, libuv; system: syscalls, the kernel's network path). */
+export function cpuSplit(pid: number): { user: number; system: number } {
+  const f = statFields(pid);
+  if (!f) return { user: 0, system: 0 };
+  return { user: Number(f[11]) / clockTicks(), system: Number(f[12]) / clockTicks() };
+}
+
 export function commOf(pid: number): string {
   return (readText(`/proc/${pid}/comm`) ?? '').trim();
 }
