@@ -5,6 +5,7 @@ import { median, percentile, summarize } from './lib/stats.js';
 import type { BenchConfig } from './lib/config.js';
 import type { IpmiSimResults } from './sections/ipmi-sim.js';
 import type { FakeBmcResults } from './sections/fake-bmc.js';
+import type { StormsResults } from './sections/storms.js';
 import type { ConnectTrial, BulkTrial } from './lib/trials.js';
 
 const MiB = 2 ** 20;
@@ -38,6 +39,7 @@ export interface Results {
   config: BenchConfig;
   ipmiSim?: IpmiSimResults;
   fakeBmc?: FakeBmcResults;
+  storms?: StormsResults;
   figures?: Figures;
   errors: string[];
 }

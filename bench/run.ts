@@ -13,6 +13,7 @@ import { killAllChildren } from './lib/children.js';
 import type { BenchConfig, Log } from './lib/config.js';
 import { runIpmiSim } from './sections/ipmi-sim.js';
 import { runFakeBmc } from './sections/fake-bmc.js';
+import { runStorms } from './sections/storms.js';
 import { figures, renderReport, type Machine, type Results } from './report.js';
 
 const QUICK: BenchConfig = {
@@ -29,6 +30,8 @@ const QUICK: BenchConfig = {
   baselineConsoles: 5,
   scaleIntervalMs: 500,
   scaleDurationMs: 3000,
+  stormConsoles: 1000,
+  stormCutsMs: [10_000],
 };
 
 const FULL: BenchConfig = {
@@ -45,6 +48,8 @@ const FULL: BenchConfig = {
   baselineConsoles: 20,
   scaleIntervalMs: 500,
   scaleDurationMs: 10_000,
+  stormConsoles: 1000,
+  stormCutsMs: [10_000, 30_000],
 };
 
 function firstLine(cmd: string, args: string[]): string {
@@ -137,6 +142,14 @@ async function main(): Promise<void> {
         log(`fake BMC section failed: ${(error as Error).message}`);
       }
     }
+    if (!only || only === 'storms') {
+      try {
+        results.storms = await runStorms(cfg, log);
+      } catch (error) {
+        results.errors.push(`storms section: ${(error as Error).stack ?? String(error)}`);
+        log(`storms section failed: ${(error as Error).message}`);
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
     killAllChildren();
@@ -149,7 +162,7 @@ async function main(): Promise<void> {
   const md = renderReport(results, results.figures);
   writeFileSync(join(outDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(join(outDir, 'latest.md'), md);
-  writeMemoryPlot(join(outDir, 'latest.json'));
+  if (results.fakeBmc) writeMemoryPlot(join(outDir, 'latest.json'));
   console.log(md);
   log(`done in ${results.durationS} s; bench/results/latest.{json,md} written`);
   process.exit(results.errors.length ? 1 : 0);
