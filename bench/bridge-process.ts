@@ -34,8 +34,12 @@ async function main(): Promise<void> {
   });
   // Errors are counted in metrics, never thrown; 'reconnect' events (retries scheduled) are counted per node.
   const retries = new Map<string, number>();
+  /** error codes and client disconnect reasons seen, with counts */
+  const events: Record<string, number> = {};
   manager.on('console-event', (event) => {
     if (event.event === 'reconnect') retries.set(event.nodeId, (retries.get(event.nodeId) ?? 0) + 1);
+    const key = event.event === 'error' ? `error ${event.error.code}` : event.event === 'client-disconnected' ? `client-disconnected ${event.reason}` : undefined;
+    if (key !== undefined) events[key] = (events[key] ?? 0) + 1;
   });
   // Event-loop delay between two `metrics` commands (each one reads and resets it).
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -105,6 +109,7 @@ async function main(): Promise<void> {
           retriesScheduled: retryCounts.reduce((a, b) => a + b, 0),
           retriesMaxPerConsole: retryCounts.reduce((a, b) => Math.max(a, b), 0),
           eventLoopDelayMs,
+          events,
         }) + '\n',
       );
     }

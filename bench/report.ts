@@ -5,7 +5,7 @@ import { median, percentile, summarize } from './lib/stats.js';
 import type { BenchConfig } from './lib/config.js';
 import type { IpmiSimResults } from './sections/ipmi-sim.js';
 import type { FakeBmcResults } from './sections/fake-bmc.js';
-import type { StormsResults } from './sections/storms.js';
+import { renderStorms, stormTargets, type StormsResults } from './sections/storms.js';
 import type { ConnectTrial, BulkTrial } from './lib/trials.js';
 
 const MiB = 2 ** 20;
@@ -199,6 +199,7 @@ export function figures(r: Results): Figures {
       { name: `${fb.scale.consoles} consoles: RSS`, target: '< 300 MB', value: `${(fb.scale.vmHwmBytes / 1e6).toFixed(0)} MB peak`, met: fb.scale.vmHwmBytes < 300e6 },
     );
   }
+  if (r.storms) f.targets.push(...stormTargets(r.storms));
   return f;
 }
 
@@ -278,6 +279,7 @@ export function renderReport(r: Results, f: Figures = figures(r)): string {
     out.push(`| ${sc.opened}/${sc.consoles} | ${sc.echoed}/${sc.consoles} | ${sc.echoes} (${sc.echoFailures}) | ${ms(sc.p50)} / ${ms(sc.p99)} ms | ${mb(sc.rssBytes)} / ${mb(sc.vmHwmBytes)} | ${sc.cpuSeconds.toFixed(2)} s in ${(r.fakeBmc!.scale.durationMs / 1000).toFixed(0)} s | ${sc.openSeconds.toFixed(1)} s |`);
     out.push('');
   }
+  if (r.storms) out.push(...renderStorms(r.storms));
   out.push('## Targets');
   out.push('');
   out.push('| target | wanted | measured | met |');

@@ -36,6 +36,8 @@ interface BridgeMetrics {
   retriesScheduled: number;
   retriesMaxPerConsole: number;
   eventLoopDelayMs: { p50: number; p99: number; max: number };
+  /** error codes and client disconnect reasons since the bridge started, with counts */
+  events: Record<string, number>;
 }
 
 /** CPU seconds spent by each process over a phase. */
@@ -219,6 +221,7 @@ async function reconnectStorm(
   log(`reconnect storm: network cut for ${cutMs / 1000} s`);
   await sleep(cutMs);
   const atRestore = await bridge.request<BridgeMetrics>('metrics');
+  log(`reconnect storm: at the restore ${JSON.stringify(atRestore.states)}, events ${JSON.stringify(atRestore.events)}`);
   const inCut = await farm.request<FakeBmcFarmCounters>('counters storm');
   await farm.request('reset');
   const { at: restoredAt } = await farm.request<{ at: number }>('restore');
@@ -239,6 +242,7 @@ async function reconnectStorm(
   );
   const cpu = cpuSince(mark, bridge, farm);
   const after = await bridge.request<BridgeMetrics>('metrics');
+  log(`reconnect storm: after ${JSON.stringify(after.states)}, events ${JSON.stringify(after.events)}`);
   const counters = await farm.request<FakeBmcFarmCounters>('counters storm');
   const hs = handshakeSpan(counters.handshakesAt);
   const backPerSecond: number[] = [];
@@ -272,11 +276,12 @@ async function reconnectStorm(
 }
 
 /** Every console echoes again (before the next cut starts from a clean state). */
-async function allActive(bridge: NodeChild<BridgeReady>, n: number, timeoutMs: number): Promise<boolean> {
+async function allActive(bridge: NodeChild<BridgeReady>, n: number, timeoutMs: number, log: Log): Promise<boolean> {
   const until = performance.now() + timeoutMs;
   while (performance.now() < until) {
     const m = await bridge.request<BridgeMetrics>('metrics');
     if ((m.states['active'] ?? 0) === n) return true;
+    if (performance.now() + 500 >= until) log(`not all active: ${JSON.stringify(m.states)}, events ${JSON.stringify(m.events)}`);
     await sleep(500);
   }
   return false;
@@ -316,7 +321,7 @@ export async function runStorms(cfg: BenchConfig, log: Log): Promise<StormsResul
       log,
     );
     for (const cutMs of cfg.stormCutsMs) {
-      if (!(await allActive(bridge, clients.filter(Boolean).length, 60_000))) log('reconnect storm: not every console active before the cut');
+      if (!(await allActive(bridge, clients.filter(Boolean).length, 60_000, log))) log('reconnect storm: not every console active before the cut');
       results.reconnect.push(await reconnectStorm(cutMs, bridge, farm, clients, log));
     }
     return results;
@@ -324,4 +329,80 @@ export async function runStorms(cfg: BenchConfig, log: Log): Promise<StormsResul
     await Promise.all(clients.map((c) => c?.close()));
     for (const c of cleanups) await c().catch(() => undefined);
   }
+}
+
+/** A benchmark target row (report.ts's Target). */
+interface StormTarget {
+  name: string;
+  target: string;
+  value: string;
+  met: boolean | null;
+}
+
+/** Connect storm: first echo p99 under this (issue 12). */
+export const CONNECT_STORM_P99_TARGET_MS = 500;
+/** Reconnect storm: "no BMC sees more than a few handshakes": Open Session requests per BMC after the cut. */
+export const RECONNECT_STORM_MAX_OPEN_SESSIONS_PER_BMC = 3;
+
+export function stormTargets(r: StormsResults): StormTarget[] {
+  const out: StormTarget[] = [];
+  const c = r.connect;
+  if (c) {
+    out.push({
+      name: `connect storm: ${c.consoles} clients at once, first echo p99`,
+      target: `< ${CONNECT_STORM_P99_TARGET_MS} ms`,
+      value: `${c.firstEchoMs.p99.toFixed(0)} ms (${c.echoed}/${c.consoles} echoed; CPU bridge ${c.cpu.bridgeS.toFixed(2)} s, farm ${c.cpu.farmS.toFixed(2)} s, clients ${c.cpu.clientsS.toFixed(2)} s)`,
+      met: c.echoed === c.consoles && c.firstEchoMs.p99 < CONNECT_STORM_P99_TARGET_MS,
+    });
+  }
+  for (const s of r.reconnect) {
+    out.push({
+      name: `reconnect storm: ${s.consoles} consoles, ${s.cutMs / 1000} s cut, every console back`,
+      target: 'all',
+      value: `${s.back}/${s.consoles}, all back ${s.allBackS.toFixed(1)} s after the restore`,
+      met: s.back === s.consoles,
+    });
+    out.push({
+      name: `reconnect storm (${s.cutMs / 1000} s cut): Open Session requests per BMC`,
+      target: `<= ${RECONNECT_STORM_MAX_OPEN_SESSIONS_PER_BMC}`,
+      value: `max ${s.openSessionRequests.max}, mean ${s.openSessionRequests.mean.toFixed(2)}`,
+      met: s.openSessionRequests.max <= RECONNECT_STORM_MAX_OPEN_SESSIONS_PER_BMC,
+    });
+  }
+  return out;
+}
+
+const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : '-');
+
+/** The storms' tables, in Markdown lines. */
+export function renderStorms(r: StormsResults): string[] {
+  const out: string[] = [`## Storms: ${r.consoles} consoles in one bridge process, ${r.consoles} fake BMCs in the farm process`, ''];
+  const c = r.connect;
+  if (c) {
+    out.push('### Connect storm: every client connects at once and types one key');
+    out.push('');
+    out.push('| echoed | first echo p50 / p99 / max | TCP connect p50 / max | handshakes at the farm | Open Session per BMC (max) | CPU: bridge / farm / clients, in wall | bridge event-loop delay p99 / max |');
+    out.push('|---|---|---|---|---|---|---|');
+    out.push(
+      `| ${c.echoed}/${c.consoles} | ${f0(c.firstEchoMs.p50)} / ${f0(c.firstEchoMs.p99)} / ${f0(c.firstEchoMs.max)} ms | ${f0(c.tcpConnectMs.p50)} / ${f0(c.tcpConnectMs.max)} ms | ${f0(c.handshakesPerS)}/s over ${c.handshakeSpanS.toFixed(2)} s | ${c.openSessionRequests.max} | ${c.cpu.bridgeS.toFixed(2)} / ${c.cpu.farmS.toFixed(2)} / ${c.cpu.clientsS.toFixed(2)} s in ${c.cpu.wallS.toFixed(2)} s | ${f0(c.eventLoopDelayMs.p99)} / ${f0(c.eventLoopDelayMs.max)} ms |`,
+    );
+    out.push('');
+    out.push(`When each BMC first saw each step, ms after the storm started (p50 / p99 over the BMCs): ${Object.entries(c.stagesMs).map(([k, v]) => `${k} ${f0(v.p50)} / ${f0(v.p99)}`).join('; ')}.`);
+    out.push('');
+  }
+  if (r.reconnect.length) {
+    out.push('### Reconnect storm: the network cut between bridge and farm, then back; each client types one key at the restore');
+    out.push('');
+    out.push('| cut | consoles reconnecting at the restore | back | all back after the restore (p50) | Open Session per BMC after the restore: max / mean | handshakes after the restore, over | retries per console (max) | CPU: bridge / farm, in wall |');
+    out.push('|---|---|---|---|---|---|---|---|');
+    for (const s of r.reconnect) {
+      out.push(
+        `| ${s.cutMs / 1000} s | ${s.statesAtRestore['reconnecting'] ?? 0} | ${s.back}/${s.consoles} | ${s.allBackS.toFixed(1)} s (${(s.backMs.p50 / 1000).toFixed(1)} s) | ${s.openSessionRequests.max} / ${s.openSessionRequests.mean.toFixed(2)} | ${s.handshakes} over ${s.handshakeSpanS.toFixed(1)} s | ${s.retriesMaxPerConsole} | ${s.cpu.bridgeS.toFixed(2)} / ${s.cpu.farmS.toFixed(2)} s in ${s.cpu.wallS.toFixed(1)} s |`,
+      );
+    }
+    out.push('');
+    for (const s of r.reconnect) out.push(`Consoles back per second after the ${s.cutMs / 1000} s cut: ${s.backPerSecond.join(' ')}.`);
+    out.push('');
+  }
+  return out;
 }

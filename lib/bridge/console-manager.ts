@@ -197,6 +197,7 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
         host: this.address,
         name: `node ${nodeId}`,
         logName: nodeId,
+        fleetSize: () => this.#consoles.size, // the reconnect window grows with the consoles this manager runs
       });
       let port: number;
       try {
