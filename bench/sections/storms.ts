@@ -305,7 +305,6 @@ export async function runStorms(cfg: BenchConfig, log: Log): Promise<StormsResul
         username: 'admin',
         password: 'password',
         cipherSuite: 3,
-        ...(process.env['STORM_SHARED'] ? { sharedTransport: true } : {}),
       } satisfies BridgeProcessConfig,
       { readyTimeoutMs: 120_000 },
     );
