@@ -28,7 +28,7 @@ export interface ReconnectOptions {
    */
   jitter: number;
   /**
-   * The fleet window: with N consoles in the process (a manager's count), every retry window is at least
+   * The fleet window: with N consoles open or opening in the process (a manager's count), every retry window is at least
    * N x spreadPerConsoleMs (bounded by maxSpreadMs), so the N consoles of a conductor that lost its network
    * retry at about 1 / spreadPerConsoleMs handshakes per second in all, however large N is (confluent
    * spreads its console retries over a window that grows with the cluster size the same way).

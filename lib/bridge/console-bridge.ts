@@ -114,7 +114,7 @@ export interface ConsoleBridgeOptions extends BridgeSettings, CaptureOptions {
   port?: number;
   /** label in debug output (default: the URL) */
   name?: string;
-  /** consoles sharing the process's reconnect budget (the fleet window, see ReconnectOptions); default 1 */
+  /** consoles sharing the process's reconnect budget (the fleet window, see ReconnectOptions): a manager passes its open or opening ones; default 1 */
   fleetSize?: () => number;
 }
 

@@ -14,7 +14,7 @@
  * - The last error (code, message, when) stays readable in `lastError`.
  * - Retry n waits a random share of its window (full jitter by default): the window doubles from
  *   reconnect.initialDelayMs to maxDelayMs and is never shorter than the fleet window, spreadPerConsoleMs per
- *   console of the process (`fleetSize`, the manager's console count), so that a conductor whose N consoles
+ *   console the process has open or opening (`fleetSize`, a manager's count), so that a conductor whose N consoles
  *   were lost together (its network went away) re-opens them spread over a window that grows with N instead
  *   of in one burst: no BMC sees a handshake storm, nor does the bridge's CPU (bridge-settings.ts).
  * - Every timer (open timeout, retry backoff, deactivate bound) runs on the injected Clock.
@@ -69,7 +69,7 @@ export interface SupervisorSettings {
   readonly steal: StealPolicy;
   /** the jitter's randomness, uniform in [0, 1) (default Math.random) */
   readonly random?: () => number;
-  /** how many consoles share the process's reconnect budget, read at every retry (default 1; a manager's count) */
+  /** how many consoles share the process's reconnect budget, read at every retry (default 1; a manager's open or opening consoles) */
   readonly fleetSize?: () => number;
 }
 
