@@ -5,6 +5,7 @@
  * stdout: one JSON line `{ "ready": true, "consoles": [{ "nodeId", "url", "port" }] }`, then one JSON line per
  * later stdin command: `metrics` -> { states, activations, ... }; `exit` (or stdin closing) -> stop all, exit 0.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { ConsoleManager, UdpTransport, type IpmiConsoleOptions } from '../lib/index.js';
 
@@ -31,7 +32,18 @@ async function main(): Promise<void> {
     portRange: config.portRange ?? '20000:30000',
     idleTimeoutMs: 600_000, // socat -T600
   });
-  manager.on('console-event', () => undefined); // errors are counted in metrics, never thrown
+  // Errors are counted in metrics, never thrown; 'reconnect' events (retries scheduled) are counted per node.
+  const retries = new Map<string, number>();
+  /** error codes and client disconnect reasons seen, with counts */
+  const events: Record<string, number> = {};
+  manager.on('console-event', (event) => {
+    if (event.event === 'reconnect') retries.set(event.nodeId, (retries.get(event.nodeId) ?? 0) + 1);
+    const key = event.event === 'error' ? `error ${event.error.code}` : event.event === 'client-disconnected' ? `client-disconnected ${event.reason}` : undefined;
+    if (key !== undefined) events[key] = (events[key] ?? 0) + 1;
+  });
+  // Event-loop delay between two `metrics` commands (each one reads and resets it).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const consoles: { nodeId: string; url: string; port: number }[] = [];
   const BATCH = 100;
   for (let i = 0; i < config.nodes.length; i += BATCH) {
@@ -79,8 +91,26 @@ async function main(): Promise<void> {
         consoleLosses += entry.metrics.consoleLosses;
       }
       const mem = process.memoryUsage();
+      const retryCounts = [...retries.values()];
+      const eventLoopDelayMs = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+      loopDelay.reset();
+      retries.clear();
       process.stdout.write(
-        JSON.stringify({ states, activations, reconnects, steals, consoleLosses, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, rss: mem.rss }) + '\n',
+        JSON.stringify({
+          states,
+          activations,
+          reconnects,
+          steals,
+          consoleLosses,
+          heapUsed: mem.heapUsed,
+          external: mem.external,
+          arrayBuffers: mem.arrayBuffers,
+          rss: mem.rss,
+          retriesScheduled: retryCounts.reduce((a, b) => a + b, 0),
+          retriesMaxPerConsole: retryCounts.reduce((a, b) => Math.max(a, b), 0),
+          eventLoopDelayMs,
+          events,
+        }) + '\n',
       );
     }
   }

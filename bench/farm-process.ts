@@ -4,6 +4,8 @@
  *
  * stdin, first line: JSON FarmProcessConfig (password included). stdout: one JSON line
  * `{ "ready": true, "farms": { name: ports[] }, "udpEchoPort": n }`. `exit` or stdin closing -> exit 0.
+ * Storm commands, one JSON line answered each: `cut` / `restore` (every farm drops every datagram, or stops),
+ * `counters <name>` (that farm's FakeBmcFarmCounters), `reset` (zero every farm's counters).
  */
 import dgram from 'node:dgram';
 import { createInterface } from 'node:readline';
@@ -29,9 +31,11 @@ async function main(): Promise<void> {
   const users = [{ name: config.username, password: config.password, privilege: 4 }];
   const farms: FakeBmcFarm[] = [];
   const ports: Record<string, number[]> = {};
+  const byName = new Map<string, FakeBmcFarm>();
   for (const spec of config.farms) {
     const farm = await startFakeBmcFarm({ count: spec.count, address: '127.0.0.1', basePort: 0, users, sol: solHost(spec.host) });
     farms.push(farm);
+    byName.set(spec.name, farm);
     ports[spec.name] = farm.ports;
   }
   const echo = dgram.createSocket('udp4');
@@ -46,7 +50,18 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown());
   for (;;) {
     const next = await lines.next();
-    if (next.done || next.value.trim() === 'exit') break;
+    const [command, name] = next.done ? ['exit'] : next.value.trim().split(/\s+/);
+    if (command === 'exit') break;
+    if (command === 'cut' || command === 'restore' || command === 'reset') {
+      for (const farm of farms) {
+        if (command === 'cut') farm.cut();
+        else if (command === 'restore') farm.restore();
+        else farm.resetCounters();
+      }
+      process.stdout.write(JSON.stringify({ ok: true, at: Date.now() }) + '\n');
+    } else if (command === 'counters') {
+      process.stdout.write(JSON.stringify(byName.get(name ?? '')?.counters() ?? null) + '\n');
+    }
   }
   await shutdown();
 }

@@ -7,6 +7,7 @@ import type { IpmiSimResults } from './sections/ipmi-sim.js';
 import type { FakeBmcResults } from './sections/fake-bmc.js';
 import type { BootStormResults } from './sections/boot-storm.js';
 import { stormFigures, renderStorm, type StormFigures } from './storm-report.js';
+import { renderStorms, stormTargets, type StormsResults } from './sections/storms.js';
 import type { ConnectTrial, BulkTrial } from './lib/trials.js';
 
 const MiB = 2 ** 20;
@@ -41,6 +42,7 @@ export interface Results {
   ipmiSim?: IpmiSimResults;
   fakeBmc?: FakeBmcResults;
   bootStorm?: BootStormResults;
+  storms?: StormsResults;
   figures?: Figures;
   errors: string[];
 }
@@ -205,6 +207,7 @@ export function figures(r: Results): Figures {
     f.bootStorm = stormFigures(r.bootStorm);
     f.targets.push(...f.bootStorm.targets);
   }
+  if (r.storms) f.targets.push(...stormTargets(r.storms));
   return f;
 }
 
@@ -285,6 +288,7 @@ export function renderReport(r: Results, f: Figures = figures(r)): string {
     out.push('');
   }
   if (r.bootStorm && f.bootStorm) out.push(...renderStorm(r.bootStorm, f.bootStorm));
+  if (r.storms) out.push(...renderStorms(r.storms));
   out.push('## Targets');
   out.push('');
   out.push('| target | wanted | measured | met |');

@@ -14,6 +14,7 @@ import type { BenchConfig, BootStormConfig, Log } from './lib/config.js';
 import { runIpmiSim } from './sections/ipmi-sim.js';
 import { runFakeBmc } from './sections/fake-bmc.js';
 import { runBootStorm } from './sections/boot-storm.js';
+import { runStorms } from './sections/storms.js';
 import { figures, renderReport, type Machine, type Results } from './report.js';
 
 const QUICK: BenchConfig = {
@@ -31,6 +32,9 @@ const QUICK: BenchConfig = {
   scaleIntervalMs: 500,
   scaleDurationMs: 3000,
   storm: { consoles: 100, bootBytes: 200_000, baud: 115_200, echoConsoles: 5, echoIntervalMs: 100, baselineConsoles: 20, cipherSuite: 3 },
+  stormConsoles: 1000,
+  // Cuts shorter than keepalive + its retries (10 s + 4 x 1 s) are ridden out: no console is lost.
+  stormCutsMs: [15_000],
 };
 
 const FULL: BenchConfig = {
@@ -48,6 +52,8 @@ const FULL: BenchConfig = {
   scaleIntervalMs: 500,
   scaleDurationMs: 10_000,
   storm: { consoles: 250, bootBytes: 200_000, baud: 115_200, echoConsoles: 5, echoIntervalMs: 100, baselineConsoles: 20, cipherSuite: 3 },
+  stormConsoles: 1000,
+  stormCutsMs: [15_000, 30_000],
 };
 
 function firstLine(cmd: string, args: string[]): string {
@@ -166,6 +172,14 @@ async function main(): Promise<void> {
       } catch (error) {
         results.errors.push(`boot storm section: ${(error as Error).stack ?? String(error)}`);
         log(`boot storm section failed: ${(error as Error).message}`);
+      }
+    }
+    if (!only || only === 'storms') {
+      try {
+        results.storms = await runStorms(cfg, log);
+      } catch (error) {
+        results.errors.push(`storms section: ${(error as Error).stack ?? String(error)}`);
+        log(`storms section failed: ${(error as Error).message}`);
       }
     }
   } finally {

@@ -26,7 +26,7 @@ export { Cmd, type DeviceId } from './codec/commands.js';
 // Serial-over-LAN
 export { SolStream, DEFAULT_SOL_READABLE_HWM, DEFAULT_SOL_WRITABLE_HWM, DEFAULT_SOL_OWNERSHIP_CHECK_MS, type SolStreamEvents } from './sol/sol-stream.js';
 export { activateSol, deactivateSol, type ActivateSolOptions, type SolPortPolicy, type SolStealPolicy } from './sol/activate.js';
-export { SolSessionRegistry, ownSolSessions, SOL_OWN_SESSIONS_MAX } from './sol/sol-ownership.js';
+export { SolSessionRegistry, ownSolSessions, SOL_OWN_SESSIONS_MAX, SOL_OWN_SESSIONS_PER_BMC } from './sol/sol-ownership.js';
 export {
   DEFAULT_SOL_RETRANSMIT_INTERVAL_MS,
   DEFAULT_SOL_MAX_RETRANSMITS,
@@ -44,6 +44,10 @@ export {
   consoleUrl,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_HOLD_BYTES,
+  DEFAULT_RECONNECT,
+  DEFAULT_SPREAD_PER_CONSOLE_MS,
+  DEFAULT_MAX_SPREAD_MS,
+  backoffWindow,
   type ConsoleBridgeOptions,
   type BridgeState,
   type BridgeMetrics,

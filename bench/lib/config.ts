@@ -20,6 +20,9 @@ export interface BenchConfig {
   /** echo load on every console at once: one keystroke per interval per console, for this long */
   scaleIntervalMs: number;
   scaleDurationMs: number;
+  /** connect and reconnect storms (bench/sections/storms.ts): consoles, and the network cuts, one run each */
+  stormConsoles: number;
+  stormCutsMs: number[];
   /** the boot storm section (bench/sections/boot-storm.ts) */
   storm: BootStormConfig;
 }

@@ -16,29 +16,48 @@ export type ActivationMode = 'on-connect' | 'always';
 export const STEAL_POLICIES: readonly StealPolicy[] = Object.freeze(['never', 'own', 'always'] as const);
 
 export interface ReconnectOptions {
-  /** delay before the first retry */
+  /** window of the first retry */
   initialDelayMs: number;
-  /** upper bound of any delay (after jitter too) */
+  /** the window grows by `factor` per retry up to this (one console alone); the fleet window may be longer */
   maxDelayMs: number;
   /** growth per retry */
   factor: number;
-  /** 0..1: each delay is multiplied by a random value in [1 - jitter, 1 + jitter] */
+  /**
+   * 0..1: the random share of each delay, delay = window x (1 - jitter x random()). 1 (default) is full jitter:
+   * uniform over [0, window], so consoles that failed together do not retry together; 0 waits the window exactly.
+   */
   jitter: number;
+  /**
+   * The fleet window: with N consoles open or opening in the process (a manager's count), every retry window is at least
+   * N x spreadPerConsoleMs (bounded by maxSpreadMs), so the N consoles of a conductor that lost its network
+   * retry at about 1 / spreadPerConsoleMs handshakes per second in all, however large N is (confluent
+   * spreads its console retries over a window that grows with the cluster size the same way).
+   */
+  spreadPerConsoleMs: number;
+  /** upper bound of the fleet window */
+  maxSpreadMs: number;
 }
 
 export type ConsoleTlsOptions = tls.TlsOptions & { key: string | Buffer; cert: string | Buffer };
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
 export const DEFAULT_HOLD_BYTES = 64 * 1024;
+/** Default fleet spread: 10 ms per console, so N consoles retry at about 100 handshakes per second in all. */
+export const DEFAULT_SPREAD_PER_CONSOLE_MS = 10;
+/** Default upper bound of the fleet window: 120 s (confluent's bound on its console retry time), 12000 consoles. */
+export const DEFAULT_MAX_SPREAD_MS = 120_000;
 /**
- * Re-opening a lost console: 0.5 s doubling to at most 8 s (+-20 %), so that a console is back within
- * maxDelayMs x 1.2 + one handshake (under 15 s) of its BMC answering again, however long the outage was.
+ * Re-opening a lost console: a window of 0.5 s doubling to 8 s, full jitter, and at least 10 ms per console of
+ * the process (1000 consoles: 10 s). A console is back within max(8 s, N x 10 ms) + one handshake of its BMC
+ * answering again, however long the outage was.
  */
 export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
   initialDelayMs: 500,
   maxDelayMs: 8_000,
   factor: 2,
-  jitter: 0.2,
+  jitter: 1,
+  spreadPerConsoleMs: DEFAULT_SPREAD_PER_CONSOLE_MS,
+  maxSpreadMs: DEFAULT_MAX_SPREAD_MS,
 });
 /** An open attempt taking longer is aborted and counts as a failure (IPMI_ERR_TIMEOUT). */
 export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
@@ -88,6 +107,8 @@ export interface BridgeSettings {
   tls?: ConsoleTlsOptions;
   /** the clock every timer of the bridge runs on (default: real time); specs pass a ManualClock */
   clock?: Clock;
+  /** the randomness of the reconnect jitter, uniform in [0, 1) (default Math.random); specs pass a seeded one */
+  random?: () => number;
 }
 
 /** Every setting with its default applied, checked, frozen. */
@@ -132,6 +153,8 @@ function resolveReconnect(options: Partial<ReconnectOptions> | undefined): Reado
   checkNumber('reconnect.maxDelayMs', reconnect.maxDelayMs, reconnect.initialDelayMs, MAX_TIMER_MS);
   checkNumber('reconnect.factor', reconnect.factor, 1, 100, false);
   checkNumber('reconnect.jitter', reconnect.jitter, 0, 1, false);
+  checkNumber('reconnect.spreadPerConsoleMs', reconnect.spreadPerConsoleMs, 0, MAX_TIMER_MS, false);
+  checkNumber('reconnect.maxSpreadMs', reconnect.maxSpreadMs, 0, MAX_TIMER_MS);
   return Object.freeze(reconnect);
 }
 
@@ -145,6 +168,8 @@ export function resolveBridgeSettings(options: BridgeSettings = {}): ResolvedBri
   if ((options as { stealOnInUse?: unknown }).stealOnInUse !== undefined) {
     throw badOption('stealOnInUse', (options as { stealOnInUse?: unknown }).stealOnInUse, "steal: 'never' | 'own' | 'always' (it replaced stealOnInUse)");
   }
+  const random = options.random ?? Math.random;
+  if (typeof random !== 'function') throw badOption('random', random, 'a function returning a number in [0, 1)');
   return Object.freeze({
     activation: oneOf('activation', options.activation, ['on-connect', 'always'], 'on-connect'),
     takeover: options.takeover ?? false,
@@ -159,14 +184,24 @@ export function resolveBridgeSettings(options: BridgeSettings = {}): ResolvedBri
     steal: oneOf('steal', options.steal, STEAL_POLICIES, DEFAULT_STEAL),
     tls: options.tls,
     clock,
+    random,
   });
 }
 
-/** Delay before retry number `retry` (0 for the first): exponential, capped, jittered, never above the cap. */
-export function backoffDelay(options: ReconnectOptions, retry: number, random: () => number = Math.random): number {
-  const base = Math.min(options.maxDelayMs, options.initialDelayMs * options.factor ** retry);
-  const jittered = base * (1 - options.jitter + 2 * options.jitter * random());
-  return Math.round(Math.min(options.maxDelayMs, Math.max(0, jittered)));
+/**
+ * The window of retry number `retry` (0 for the first) with `consoles` consoles in the process: exponential up to
+ * maxDelayMs, and never shorter than the fleet window min(maxSpreadMs, consoles x spreadPerConsoleMs).
+ */
+export function backoffWindow(options: ReconnectOptions, retry: number, consoles = 1): number {
+  const own = Math.min(options.maxDelayMs, options.initialDelayMs * options.factor ** retry);
+  const fleet = Math.min(options.maxSpreadMs, Math.max(0, consoles) * options.spreadPerConsoleMs);
+  return Math.max(own, fleet);
+}
+
+/** Delay before retry number `retry`: its window (backoffWindow), less a random share `jitter` of it. */
+export function backoffDelay(options: ReconnectOptions, retry: number, random: () => number = Math.random, consoles = 1): number {
+  const window = backoffWindow(options, retry, consoles);
+  return Math.round(Math.max(0, window * (1 - options.jitter * random())));
 }
 
 /** 'host:port', with brackets around an IPv6 literal. */

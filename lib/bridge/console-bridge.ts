@@ -73,8 +73,11 @@ export {
   DEFAULT_IN_USE_MESSAGE,
   DEFAULT_LINGER_MS,
   DEFAULT_OPEN_TIMEOUT_MS,
+  DEFAULT_MAX_SPREAD_MS,
   DEFAULT_RECONNECT,
+  DEFAULT_SPREAD_PER_CONSOLE_MS,
   backoffDelay,
+  backoffWindow,
   checkTlsOptions,
   consoleUrl,
   formatHostPort,
@@ -111,6 +114,8 @@ export interface ConsoleBridgeOptions extends BridgeSettings, CaptureOptions {
   port?: number;
   /** label in debug output (default: the URL) */
   name?: string;
+  /** consoles sharing the process's reconnect budget (the fleet window, see ReconnectOptions): a manager passes its open or opening ones; default 1 */
+  fleetSize?: () => number;
 }
 
 const ignore = (): void => undefined;
@@ -150,7 +155,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
     if (typeof options.host !== 'string' || options.host.trim() === '' || !isHostSyntax(options.host.trim())) {
       throw badOption('host', options.host, 'an IP address or host name to listen on');
     }
-    const { source, host, port, name, capture, historyBytes, replay, viewers, viewerQueueBytes, logDir, log, logName, wallTime, ...settings } = options;
+    const { source, host, port, name, fleetSize, capture, historyBytes, replay, viewers, viewerQueueBytes, logDir, log, logName, wallTime, ...settings } = options;
     const captureOptions: CaptureOptions = { capture, historyBytes, replay, viewers, viewerQueueBytes, logDir, log, logName, wallTime };
     checkCaptureOptions(captureOptions);
     this.#source = source;
@@ -189,7 +194,7 @@ export class ConsoleBridge extends TypedEventEmitter<BridgeEvents> {
         this.emit('client-refused', info);
       },
     });
-    this.#supervisor = new ConsoleSupervisor(source, this.settings, this.#clock, this.#supervisorHooks(), label);
+    this.#supervisor = new ConsoleSupervisor(source, { ...this.settings, fleetSize }, this.#clock, this.#supervisorHooks(), label);
     this.#capture = capture
       ? new ConsoleCapture(captureOptions, this.#clock, {
           close: (socket, message) => this.#admission.linger(socket, message),

@@ -143,6 +143,8 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
   readonly #sourceFactory: (nodeId: string, bmcOptions: B) => ConsoleSource;
   readonly #consoles = new Map<string, ManagedConsole>();
   readonly #queues = new Map<string, Promise<void>>();
+  /** nodes whose console is open or opening (state neither idle nor closed): the fleet reconnects spread over */
+  readonly #live = new Set<string>();
 
   constructor(options: ConsoleManagerOptions<B>) {
     super();
@@ -197,6 +199,7 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
         host: this.address,
         name: `node ${nodeId}`,
         logName: nodeId,
+        fleetSize: () => Math.max(1, this.#live.size), // the reconnect window grows with the consoles running
       });
       let port: number;
       try {
@@ -355,6 +358,7 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
 
   async #stop(nodeId: string, managed: ManagedConsole): Promise<void> {
     this.#consoles.delete(nodeId);
+    this.#live.delete(nodeId);
     await managed.bridge.close();
     this.#allocator.release(managed.port);
     debug('node %s: console %s stopped', nodeId, managed.info.url);
@@ -362,7 +366,15 @@ export class ConsoleManager<B = ConsoleSourceOptions> extends TypedEventEmitter<
 
   #forwardEvents(nodeId: string, bridge: ConsoleBridge): void {
     const emit = (event: ConsoleEvent): boolean => this.emit('console-event', event);
-    bridge.on('state', (state, previous) => emit({ nodeId, event: 'state', state, previous }));
+    const track = (state: BridgeState): void => {
+      if (state === 'idle' || state === 'closed') this.#live.delete(nodeId);
+      else this.#live.add(nodeId);
+    };
+    track(bridge.state); // activation 'always' may be connecting already
+    bridge.on('state', (state, previous) => {
+      track(state);
+      emit({ nodeId, event: 'state', state, previous });
+    });
     bridge.on('client-connected', (client) => emit({ nodeId, event: 'client-connected', client }));
     bridge.on('client-refused', (client) => emit({ nodeId, event: 'client-refused', client }));
     bridge.on('client-disconnected', ({ reason, ...client }) => emit({ nodeId, event: 'client-disconnected', client, reason }));

@@ -12,6 +12,11 @@
  *   the round: `gaveUp` is called, no retry. One inferred from silence (IPMI_ERR_AUTH "never answered RAKP 1"
  *   under loss), a timeout, an unreachable BMC, a lost console are retried with backoff.
  * - The last error (code, message, when) stays readable in `lastError`.
+ * - Retry n waits a random share of its window (full jitter by default): the window doubles from
+ *   reconnect.initialDelayMs to maxDelayMs and is never shorter than the fleet window, spreadPerConsoleMs per
+ *   console the process has open or opening (`fleetSize`, a manager's count), so that a conductor whose N consoles
+ *   were lost together (its network went away) re-opens them spread over a window that grows with N instead
+ *   of in one burst: no BMC sees a handshake storm, nor does the bridge's CPU (bridge-settings.ts).
  * - Every timer (open timeout, retry backoff, deactivate bound) runs on the injected Clock.
  */
 import createDebug from 'debug';
@@ -62,6 +67,10 @@ export interface SupervisorSettings {
   readonly openTimeoutMs: number;
   readonly deactivateTimeoutMs: number;
   readonly steal: StealPolicy;
+  /** the jitter's randomness, uniform in [0, 1) (default Math.random) */
+  readonly random?: () => number;
+  /** how many consoles share the process's reconnect budget, read at every retry (default 1; a manager's open or opening consoles) */
+  readonly fleetSize?: () => number;
 }
 
 /** What the supervisor asks of its owner (the bridge). */
@@ -257,7 +266,8 @@ export class ConsoleSupervisor {
 
   #scheduleRetry(error: IpmiError): void {
     const attempt = ++this.#attempt;
-    const delayMs = backoffDelay(this.#settings.reconnect, attempt - 1);
+    const { reconnect, random = Math.random, fleetSize } = this.#settings;
+    const delayMs = backoffDelay(reconnect, attempt - 1, random, fleetSize?.() ?? 1);
     debug('%s retry %d in %d ms', this.#label(), attempt, delayMs);
     this.#retryTimer = this.#clock.setTimeout(() => {
       this.#retryTimer = undefined;

@@ -24,50 +24,84 @@ export async function payloadHolder(host: SolHost, instance: number): Promise<Pa
   return { known: true, sessionId: rsp.data.readUInt32LE(0) };
 }
 
-/** Sessions remembered by a SolSessionRegistry; the oldest is forgotten beyond this. */
-export const SOL_OWN_SESSIONS_MAX = 1024;
+/**
+ * Sessions remembered by a SolSessionRegistry in all; beyond it, the least recently used BMC's oldest session is
+ * forgotten. A conductor's fleet (thousands of BMCs, each with a stale session and a new one after a network
+ * cut) fits: a bound of 1024 in all made 'own' forget the stale holders of a 1000-console fleet while the new
+ * sessions were being remembered (issue 12, reconnect storm).
+ */
+export const SOL_OWN_SESSIONS_MAX = 65_536;
+/**
+ * Sessions remembered per BMC: our stale holder, the session taking it back, and the attempts of a flapping
+ * network in between (each remembered from its Activate Payload). The BMC's oldest goes first beyond it.
+ */
+export const SOL_OWN_SESSIONS_PER_BMC = 16;
 
 /**
  * The sessions this process activated SOL in, by BMC (address and port) and BMC session ID: what `steal: 'own'`
  * may take a payload back from. A session is remembered from its first Activate Payload (the BMC may have
  * activated it even when the answer was lost) until its stream deactivated the payload cleanly or lost it to
  * another session; one that ended without deactivating (a quick reconnect, a dropped network) stays: it is our
- * own stale holder. Bounded by `max` (SOL_OWN_SESSIONS_MAX): the least recently used entry goes first.
+ * own stale holder. Bounded per BMC (SOL_OWN_SESSIONS_PER_BMC, its oldest first) and in all (`max`,
+ * SOL_OWN_SESSIONS_MAX: the least recently used BMC's oldest first).
  * In memory only: after a process restart it is empty, so 'own' takes nothing over until the BMC times our old
  * session out.
  */
 export class SolSessionRegistry {
   readonly #max: number;
-  readonly #entries = new Set<string>(); // insertion order = least recently used first
+  readonly #perBmc: number;
+  /** BMC -> its session IDs; both in least recently used first order (Map and Set keep insertion order) */
+  readonly #byBmc = new Map<string, Set<number>>();
+  #size = 0;
 
-  constructor(max = SOL_OWN_SESSIONS_MAX) {
+  constructor(max = SOL_OWN_SESSIONS_MAX, perBmc = SOL_OWN_SESSIONS_PER_BMC) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`max must be a positive integer, not ${String(max)}`);
+    if (!Number.isInteger(perBmc) || perBmc < 1) throw new RangeError(`perBmc must be a positive integer, not ${String(perBmc)}`);
     this.#max = max;
+    this.#perBmc = perBmc;
   }
 
   /** Remember that session `sessionId` on `bmc` is ours. */
   add(bmc: string, sessionId: number): void {
-    const key = keyOf(bmc, sessionId);
-    this.#entries.delete(key);
-    this.#entries.add(key);
-    while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.values().next().value!);
+    const id = sessionId >>> 0;
+    const sessions = this.#byBmc.get(bmc) ?? new Set<number>();
+    this.#byBmc.delete(bmc);
+    this.#byBmc.set(bmc, sessions); // the most recently used BMC
+    if (sessions.delete(id)) this.#size--;
+    sessions.add(id);
+    this.#size++;
+    if (sessions.size > this.#perBmc) this.#forgetOldest(bmc, sessions);
+    while (this.#size > this.#max) {
+      const [oldest, itsSessions] = this.#byBmc.entries().next().value!;
+      this.#forgetOldest(oldest, itsSessions);
+    }
   }
 
   has(bmc: string, sessionId: number): boolean {
-    return this.#entries.has(keyOf(bmc, sessionId));
+    return this.#byBmc.get(bmc)?.has(sessionId >>> 0) === true;
   }
 
   /** Forget a session that no longer holds a payload. */
   delete(bmc: string, sessionId: number): void {
-    this.#entries.delete(keyOf(bmc, sessionId));
+    const sessions = this.#byBmc.get(bmc);
+    if (!sessions?.delete(sessionId >>> 0)) return;
+    this.#size--;
+    if (sessions.size === 0) this.#byBmc.delete(bmc);
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#byBmc.clear();
+    this.#size = 0;
+  }
+
+  #forgetOldest(bmc: string, sessions: Set<number>): void {
+    sessions.delete(sessions.values().next().value!);
+    this.#size--;
+    if (sessions.size === 0) this.#byBmc.delete(bmc);
   }
 }
 
@@ -77,8 +111,4 @@ export const ownSolSessions = new SolSessionRegistry();
 /** How a registry names the BMC `host` talks to. */
 export function bmcOf(host: SolHost): string {
   return `${host.address}:${host.port}`;
-}
-
-function keyOf(bmc: string, sessionId: number): string {
-  return `${bmc}#${sessionId >>> 0}`;
 }

@@ -525,12 +525,13 @@ describe('bridge/console-bridge', function () {
     expect((error.cause as { code?: string }).code).to.equal('EADDRINUSE');
   });
 
-  it('backoffDelay grows by factor up to the bound, with bounded jitter; consoleUrl brackets IPv6', () => {
-    const options = { initialDelayMs: 500, maxDelayMs: 30_000, factor: 2, jitter: 0.2 };
-    expect([0, 1, 2, 10].map((n) => backoffDelay(options, n, () => 0.5))).to.deep.equal([500, 1000, 2000, 30_000]);
-    expect(backoffDelay(options, 0, () => 0)).to.equal(400);
-    expect(backoffDelay(options, 0, () => 1)).to.equal(600);
-    expect(backoffDelay(options, 20, () => 1)).to.equal(30_000); // jitter never exceeds the bound
+  it('backoffDelay: the window grows by factor up to the bound, jitter takes a random share of it; consoleUrl brackets IPv6', () => {
+    const options = { initialDelayMs: 500, maxDelayMs: 30_000, factor: 2, jitter: 0.2, spreadPerConsoleMs: 0, maxSpreadMs: 0 };
+    expect([0, 1, 2, 10].map((n) => backoffDelay(options, n, () => 0))).to.deep.equal([500, 1000, 2000, 30_000]);
+    expect(backoffDelay(options, 0, () => 0.5)).to.equal(450);
+    expect(backoffDelay(options, 0, () => 0.999_999)).to.equal(400);
+    expect(backoffDelay(options, 20, () => 0)).to.equal(30_000); // jitter never exceeds the bound
+    expect(backoffDelay({ ...options, jitter: 1 }, 0, () => 0.999_999), 'full jitter').to.equal(0);
     expect(consoleUrl('10.0.0.5', 10000)).to.equal('tcp://10.0.0.5:10000');
     expect(consoleUrl('fd00::5', 10000)).to.equal('tcp://[fd00::5]:10000');
   });

@@ -254,6 +254,34 @@ describe('bridge/console-manager', function () {
     expect(m.getConsole('silent')).to.equal(undefined);
   });
 
+  it('the reconnect window grows with the consoles the manager has open or opening, idle listeners aside (fleet window, issue 12)', async () => {
+    const base = await findFreePortRange(4);
+    const clock = new ManualClock();
+    const reconnect = { initialDelayMs: 100, maxDelayMs: 100, spreadPerConsoleMs: 1000 };
+    const m = manager({ portRange: `${base}:${base + 4}`, clock, random: () => 0, reconnect }); // random 0: the whole window
+    const delays: number[] = [];
+    m.on('console-event', (e) => {
+      if (e.event === 'reconnect') delays.push(e.delayMs);
+    });
+    const timeout = (): IpmiError => new IpmiError('IPMI_ERR_TIMEOUT', 'no answer');
+    setups.set('a', (s) => s.failures.push(timeout(), timeout()));
+    const info = await m.startConsole('a', { host: 'a' });
+    const others = [await m.startConsole('b', { host: 'b' }), await m.startConsole('c', { host: 'c' })];
+    await m.startConsole('idle', { host: 'i' }); // listening, no client: not part of the fleet
+    for (const other of others) await connect(other.url);
+    await waitUntil(() => m.list().filter((e) => e.state === 'active').length === 2, 'b and c active');
+    await connect(info.url);
+    await waitUntil(() => delays.length === 1, 'the first retry');
+    expect(delays, '3 consoles open or opening: a 3 s window').to.deep.equal([3000]);
+    await m.stopConsole('b');
+    await m.stopConsole('c');
+    clock.advance(3000);
+    await waitUntil(() => delays.length === 2, 'the second retry');
+    expect(delays[1], '1 console left: a 1 s window').to.equal(1000);
+    clock.advance(1000);
+    await waitUntil(() => m.getConsole('a')?.state === 'active', 'the console back');
+  });
+
   it('restore with verify: a node with a wrong password is reported as failed, not started; the others start', async () => {
     const base = await findFreePortRange(2);
     const m = manager({ portRange: `${base}:${base + 2}` });

@@ -8,6 +8,7 @@ import { ManualClock } from '../../lib/clock.js';
 import { IpmiError } from '../../lib/errors.js';
 import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream } from '../../lib/bridge/console-source.js';
 import { ConsoleSupervisor, isStatedError, type ReconnectEvent, type SupervisorHooks } from '../../lib/bridge/console-supervisor.js';
+import { DEFAULT_RECONNECT, backoffWindow, type ReconnectOptions } from '../../lib/bridge/bridge-settings.js';
 import { turns } from './fake-console-source.js';
 
 class Stream extends PassThrough implements ConsoleStream {
@@ -40,7 +41,7 @@ class ScriptedSource implements ConsoleSource {
 }
 
 const SETTINGS = {
-  reconnect: { initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: 0 },
+  reconnect: { initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: 0, spreadPerConsoleMs: 0, maxSpreadMs: 0 },
   openTimeoutMs: 5000,
   deactivateTimeoutMs: 3000,
   steal: 'own' as const,
@@ -154,5 +155,117 @@ describe('bridge/console-supervisor', () => {
     await turns(3);
     expect(supervisor.phase).to.equal('active');
     expect(supervisor.counters).to.include({ consoleLosses: 1, activations: 2, reconnects: 1 });
+  });
+});
+
+/** A seeded uniform [0, 1) generator (mulberry32): the same spread on every run. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** How long one attempt takes while the network is cut: the handshake's first step, 1 s x (1 + 3 retries). */
+const ATTEMPT_IN_CUT_MS = 4000;
+const CUT_MS = 30_000;
+const STEP_MS = 100;
+
+/**
+ * N supervisors whose consoles are lost together, a network cut of CUT_MS (every open fails after
+ * ATTEMPT_IN_CUT_MS), then the network back: per console, the attempts made in the cut and when it was back.
+ */
+async function storm(n: number, reconnect: ReconnectOptions): Promise<{ attemptsInCut: number[]; backAtMs: number[] }> {
+  const clock = new ManualClock();
+  const random = seeded(12);
+  let cut = false;
+  const attempts = new Array<number>(n).fill(0);
+  const backAt = new Array<number>(n).fill(Number.NaN);
+  const streams: Stream[] = [];
+  const supervisors = Array.from({ length: n }, (_, i) => {
+    const source: ConsoleSource = {
+      open: () => {
+        if (!cut) {
+          const stream = new Stream();
+          streams[i] = stream;
+          return Promise.resolve(stream);
+        }
+        attempts[i]!++;
+        return new Promise((_, reject) => clock.setTimeout(() => reject(new IpmiError('IPMI_ERR_TIMEOUT', 'no answer')), ATTEMPT_IN_CUT_MS));
+      },
+    };
+    const hooks: SupervisorHooks = {
+      wanted: () => true,
+      attach: () => {
+        if (cut === false && clock.now() >= CUT_MS) backAt[i] = clock.now() - CUT_MS;
+        return () => undefined;
+      },
+      lost: () => undefined,
+      error: () => undefined,
+      gaveUp: () => undefined,
+      reconnect: () => undefined,
+      changed: () => undefined,
+    };
+    const settings = { reconnect, openTimeoutMs: 30_000, deactivateTimeoutMs: 3000, steal: 'own' as const, random, fleetSize: () => n };
+    return new ConsoleSupervisor(source, settings, clock, hooks, () => `console ${i}`);
+  });
+  for (const s of supervisors) s.ensure();
+  await turns(3);
+  expect(supervisors.every((s) => s.phase === 'active')).to.equal(true);
+  cut = true;
+  for (const stream of streams) stream.destroy(new IpmiError('IPMI_ERR_TIMEOUT', 'the BMC stopped answering'));
+  for (let t = 0; t < CUT_MS; t += STEP_MS) {
+    await turns(3);
+    clock.advance(STEP_MS);
+  }
+  const attemptsInCut = [...attempts];
+  cut = false;
+  for (let t = 0; t < 5 * CUT_MS && supervisors.some((s) => s.phase !== 'active'); t += STEP_MS) {
+    await turns(3);
+    clock.advance(STEP_MS);
+  }
+  await turns(3);
+  for (const s of supervisors) s.stop();
+  return { attemptsInCut, backAtMs: backAt };
+}
+
+/** Most consoles back within any one second after the network came back. */
+function peakPerSecond(backAtMs: number[]): number {
+  const perSecond = new Map<number, number>();
+  for (const ms of backAtMs) perSecond.set(Math.floor(ms / 1000), (perSecond.get(Math.floor(ms / 1000)) ?? 0) + 1);
+  return Math.max(...perSecond.values());
+}
+
+describe('bridge/console-supervisor: reconnect storms (issue 12)', function () {
+  this.timeout(60_000);
+
+  it('1000 consoles lost together: back spread over the fleet window, at most 2x its even rate, a few attempts each in a 30 s cut', async () => {
+    const n = 1000;
+    const window = backoffWindow(DEFAULT_RECONNECT, 10, n);
+    expect(window, 'fleet window for 1000 consoles').to.equal(10_000);
+    const { attemptsInCut, backAtMs } = await storm(n, DEFAULT_RECONNECT);
+    expect(backAtMs.filter((ms) => Number.isNaN(ms)), 'every console back').to.have.length(0);
+    // An attempt in flight at the restore ends with the cut's timeout; the retry after it lies in the window.
+    expect(Math.max(...backAtMs)).to.be.at.most(ATTEMPT_IN_CUT_MS + window);
+    // Retries land uniformly over the window: about N / window per second, never a burst of them all.
+    const even = (n / window) * 1000;
+    expect(peakPerSecond(backAtMs)).to.be.at.most(2 * even);
+    // Each console retried a few times in 30 s (an attempt takes 4 s, then waits a share of a 10 s window).
+    expect(Math.max(...attemptsInCut)).to.be.at.most(6);
+    expect(attemptsInCut.reduce((a, b) => a + b, 0) / n).to.be.within(2, 5);
+  });
+
+  it('the spread scales with the number of consoles: the rate of re-opens after the cut stays about 1 / spreadPerConsoleMs', async () => {
+    const reconnect = { ...DEFAULT_RECONNECT, maxDelayMs: 1000, spreadPerConsoleMs: 20 };
+    for (const n of [250, 1000]) {
+      const { backAtMs } = await storm(n, reconnect);
+      const span = Math.max(...backAtMs) - Math.min(...backAtMs);
+      expect(span, `${n} consoles come back over about n x 20 ms`).to.be.within(0.8 * n * 20, ATTEMPT_IN_CUT_MS + n * 20);
+      expect(peakPerSecond(backAtMs), `${n} consoles: re-opens per second`).to.be.at.most(2 * (1000 / 20));
+    }
   });
 });

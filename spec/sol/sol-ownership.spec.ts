@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { SolStream } from '../../lib/sol/sol-stream.js';
-import { SOL_OWN_SESSIONS_MAX, SolSessionRegistry, payloadHolder } from '../../lib/sol/sol-ownership.js';
+import { SOL_OWN_SESSIONS_MAX, SOL_OWN_SESSIONS_PER_BMC, SolSessionRegistry, payloadHolder } from '../../lib/sol/sol-ownership.js';
 import { Cmd } from '../../lib/codec/commands.js';
 import { SolStatus } from '../../lib/codec/sol-payload.js';
 import { ManualClock } from '../../lib/clock.js';
@@ -176,12 +176,29 @@ describe('SolSessionRegistry and payloadHolder', () => {
     expect(() => new SolSessionRegistry(0)).to.throw(RangeError);
   });
 
-  it(`the default bound is SOL_OWN_SESSIONS_MAX (${SOL_OWN_SESSIONS_MAX})`, () => {
+  it(`the default bounds: SOL_OWN_SESSIONS_PER_BMC (${SOL_OWN_SESSIONS_PER_BMC}) per BMC, its oldest first; SOL_OWN_SESSIONS_MAX (${SOL_OWN_SESSIONS_MAX}) in all`, () => {
     const r = new SolSessionRegistry();
-    for (let i = 0; i <= SOL_OWN_SESSIONS_MAX; i++) r.add('10.0.0.1:623', i);
-    expect(r.size).to.equal(SOL_OWN_SESSIONS_MAX);
+    for (let i = 0; i <= SOL_OWN_SESSIONS_PER_BMC; i++) r.add('10.0.0.1:623', i);
+    expect(r.size).to.equal(SOL_OWN_SESSIONS_PER_BMC);
     expect(r.has('10.0.0.1:623', 0)).to.equal(false);
-    expect(r.has('10.0.0.1:623', SOL_OWN_SESSIONS_MAX)).to.equal(true);
+    expect(r.has('10.0.0.1:623', SOL_OWN_SESSIONS_PER_BMC)).to.equal(true);
+    for (let bmc = 0; r.size < SOL_OWN_SESSIONS_MAX; bmc++) for (let i = 0; i < SOL_OWN_SESSIONS_PER_BMC; i++) r.add(`10.1.${bmc >> 8}.${bmc & 255}:623`, i);
+    r.add('10.2.0.1:623', 7);
+    expect(r.size).to.equal(SOL_OWN_SESSIONS_MAX);
+    expect(r.has('10.0.0.1:623', 1), 'the least recently used BMC loses its oldest session').to.equal(false);
+    expect(r.has('10.0.0.1:623', 2)).to.equal(true);
+    r.delete('10.2.0.1:623', 7);
+    expect(r.size).to.equal(SOL_OWN_SESSIONS_MAX - 1);
+    expect(() => new SolSessionRegistry(10, 0)).to.throw(RangeError);
+  });
+
+  it('a fleet after a network cut: 1000 BMCs each remember their stale holder while a new session is added to each (issue 12)', () => {
+    const r = new SolSessionRegistry();
+    const bmcs = Array.from({ length: 1000 }, (_, i) => `10.3.${i >> 8}.${i & 255}:623`);
+    bmcs.forEach((bmc, i) => r.add(bmc, 0x1000 + i)); // the sessions lost in the cut, still holding SOL
+    bmcs.forEach((bmc, i) => r.add(bmc, 0x2000 + i)); // the new ones, remembered from their Activate Payload
+    expect(bmcs.filter((bmc, i) => !r.has(bmc, 0x1000 + i)), "stale holders 'own' can still take back").to.deep.equal([]);
+    expect(r.size).to.equal(2000);
   });
 
   it('payloadHolder reads bytes 1-4 (LS first), and says when the BMC cannot answer', async () => {
