@@ -102,6 +102,8 @@ export class RttEstimator {
   }
 }
 
+const GIVE_UP_EPSILON_MS = 1e-6;
+
 /**
  * The schedule of one packet that is retransmitted until answered, shared by the SOL engine and the request
  * tracker. With an estimator, waits follow its RTO; without, every wait is `fixedMs` (the old fixed timer).
@@ -119,8 +121,8 @@ export class RetransmitSchedule {
   /** Transmissions so far (1 after the first send). */
   sends = 1;
   lastSentAt: number;
-  /** Wait of the current try: the deadline is lastSentAt + wait. */
-  wait: number;
+  /** When `expire` is due: lastSentAt + the current try's wait, or the give-up time. */
+  deadline: number;
 
   constructor(
     now: number,
@@ -131,11 +133,7 @@ export class RetransmitSchedule {
     this.firstSentAt = now;
     this.lastSentAt = now;
     this.giveUpAt = now + (maxRetransmits + 1) * fixedMs;
-    this.wait = this.nextWait();
-  }
-
-  get deadline(): number {
-    return this.lastSentAt + this.wait;
+    this.deadline = now + this.nextWait();
   }
 
   /**
@@ -144,16 +142,17 @@ export class RetransmitSchedule {
    */
   expire(now: number): 'retransmit' | 'wait' | 'give-up' {
     const spent = this.sends > this.maxRetransmits;
-    if (spent && now >= this.giveUpAt) return 'give-up';
+    // (times are sums of float milliseconds: compare the give-up time within a nanosecond)
+    if (spent && now >= this.giveUpAt - GIVE_UP_EPSILON_MS) return 'give-up';
     if (this.rtt && this.maxRetransmits > 0) this.rtt.timedOut();
     const wait = this.nextWait();
     if (spent && now + wait > this.giveUpAt) {
-      this.wait = this.giveUpAt - this.lastSentAt;
+      this.deadline = this.giveUpAt;
       return 'wait';
     }
     this.sends++;
     this.lastSentAt = now;
-    this.wait = wait;
+    this.deadline = now + wait;
     return 'retransmit';
   }
 
