@@ -31,7 +31,6 @@ import {
   encodeSolPacket,
   SOL_HEADER_LENGTH,
   SOL_MAX_CHARACTERS,
-  SOL_MAX_SEQUENCE,
   SolOperation,
   SolStatus,
 } from '../codec/sol-payload.js';
@@ -44,37 +43,21 @@ import {
   SOL_OVERSIZED_MAX_CHARACTERS,
   type SolWorkarounds,
 } from './sol-workarounds.js';
-import type { SolEngineOptions } from './sol-engine-options.js';
+import {
+  DEFAULT_SOL_MAX_RETRANSMITS,
+  DEFAULT_SOL_RETRANSMIT_INTERVAL_MS,
+  SOL_PRIME_MAX_SENDS,
+  SOL_PRIME_SEQUENCE,
+  type SolEngineOptions,
+} from './sol-engine-options.js';
 import { SolOutboundQueue } from './sol-outbound-queue.js';
 import { SolTxSequence } from './sol-tx-sequence.js';
 import { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SolInbound, type InboundPausePolicy } from './sol-inbound.js';
-import { RetransmitSchedule, RttEstimator, RTO_CEILING_MS } from '../session/rtt-estimator.js';
+import { RetransmitSchedule, RttEstimator } from '../session/rtt-estimator.js';
 
 export type { SolEngineOptions } from './sol-engine-options.js';
+export { DEFAULT_SOL_RETRANSMIT_INTERVAL_MS, DEFAULT_SOL_MAX_RETRANSMITS, SOL_PRIME_SEQUENCE, SOL_PRIME_MAX_SENDS };
 export { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SOL_OVERSIZED_MAX_CHARACTERS, type InboundPausePolicy, type SolStats, type SolWorkarounds };
-
-/** Default SOL retransmission interval (FreeIPMI's 500 ms); the adaptive timeout's initial value and ceiling. */
-export const DEFAULT_SOL_RETRANSMIT_INTERVAL_MS = RTO_CEILING_MS;
-/** Default retransmissions of one SOL packet before IPMI_ERR_SOL_TIMEOUT (FreeIPMI's default is 10). */
-export const DEFAULT_SOL_MAX_RETRANSMITS = 10;
-/**
- * Sequence number of the priming packet. A new engine first sends a packet with this sequence number and
- * no characters, and waits for its ACK (at most SOL_PRIME_MAX_SENDS transmissions) before any data;
- * data then starts at 1.
- *
- * Why: ipmi_sim (OpenIPMI lanserv/sol.c) treats an inbound packet as a duplicate when its sequence number
- * equals the last one it accepted, and that state survives deactivation and new sessions. A new client's
- * first data packet (sequence 1) is dropped and ACKed with the previous session's count whenever the
- * previous session's last packet was also 1: the ACK looks normal, so no ACK-based rule can detect it.
- * A zero-character packet is harmless on every BMC we know (FreeIPMI sends its breaks that way; OpenIPMI's
- * own client sends exactly such a test packet with sequence 15 after activation) and, duplicate or not, it
- * leaves ipmi_sim's "last accepted" at 15, so our first data packet (1) can never collide.
- * Waiting for its ACK keeps a reordered datagram from arriving after data 1. If the BMC never ACKs an empty
- * packet we go on after SOL_PRIME_MAX_SENDS intervals and remember it (see `emptyPacketsAcked`).
- */
-export const SOL_PRIME_SEQUENCE = SOL_MAX_SEQUENCE;
-/** Transmissions of the priming packet before we go on without its ACK. */
-export const SOL_PRIME_MAX_SENDS = 2;
 
 interface Outstanding {
   kind: 'prime' | 'data' | 'op';
