@@ -14,7 +14,7 @@ import { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { FakeBmc, generatorBytes } from '../../fixtures/fake-bmc/index.js';
 import { ImpairmentProxy } from '../../fixtures/impairment-proxy.js';
-import { ConsoleManager } from '../../lib/bridge/console-manager.js';
+import { ConsoleManager } from '../../lib/index.js';
 import { findFreePortRange } from '../../spec/bridge/tcp-client.js';
 import { freeTcpPort, freeUdpPort } from '../../spec/helpers/peers.js';
 import { startSocatConsole } from '../lib/baseline.js';
