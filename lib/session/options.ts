@@ -36,11 +36,12 @@ export interface IpmiSessionOptions {
   nameOnlyLookup?: boolean;
   /** Per-try wait for an answer; with adaptiveTimeout, the first try's wait and the ceiling of every retry's. */
   timeoutMs?: number;
-  /** Retries of a request; the session gives up after them and not before (retries + 1) x timeoutMs. */
+  /** Retries of a request; IPMI_ERR_TIMEOUT after them, at (retries + 1) x timeoutMs from the first try. */
   retries?: number;
   /**
    * Retry a request after an RTT-based timeout (RFC 6298: SRTT + 4 RTTVAR, between RTO_FLOOR_MS and timeoutMs,
-   * doubled per timeout; see lib/session/rtt-estimator.ts) instead of a fixed timeoutMs (default true).
+   * doubled per timeout, at most 2 tries ahead of the fixed timer; lib/session/rtt-estimator.ts) instead of a
+   * fixed timeoutMs (default true).
    */
   adaptiveTimeout?: boolean;
   /** 0 disables keepalive. */

@@ -5,8 +5,9 @@
  * `nextDeadline()`.
  *
  * Timing: with an RttEstimator (the session's `adaptiveTimeout`, default), a retry waits the estimator's RTO
- * (RFC 6298), at most the exchange's `timeoutMs`, and the exchange gives up after its `retries` and not before
- * (retries + 1) x timeoutMs from the first try (RetransmitSchedule). Without one, every try waits `timeoutMs`.
+ * (RFC 6298), at most the exchange's `timeoutMs` and at most RTO_MAX_EARLY_RETRANSMITS tries ahead of the fixed
+ * timer; the exchange gives up after its `retries`, at (retries + 1) x timeoutMs from the first try
+ * (RetransmitSchedule). Without one, every try waits `timeoutMs`.
  * An exchange with no retries (RAKP 1/3, Open Session, Close Session: a repeat would confuse the BMC, silence
  * restarts the handshake instead) always waits its whole `timeoutMs`.
  */

@@ -4,6 +4,9 @@
  * retransmitted packet could answer any of its copies, so it is no measurement), RTO = SRTT + max(G, 4 * RTTVAR),
  * doubled on every timeout and back to the estimate on the next valid sample.
  *
+ * RetransmitSchedule (below) applies it to one packet, keeping the fixed timer's count and give-up time and
+ * bounding how far ahead of the fixed timer it may run (RTO_MAX_EARLY_RETRANSMITS: the BMC's session window).
+ *
  * Pure: no timer and no clock of its own; callers pass durations measured with their injected clock. Each caller
  * gives its fixed wait (`retransmitIntervalMs` for SOL, `timeoutMs` for a request): the RTO before the first
  * sample, and its ceiling. Adaptation only ever shortens a wait, so the BMC never sees retransmissions faster than
@@ -105,15 +108,25 @@ export class RttEstimator {
 const GIVE_UP_EPSILON_MS = 1e-6;
 
 /**
+ * Retransmissions of one packet that may go out ahead of the fixed timer's schedule: by any time t after the first
+ * send, at most floor(t / fixedMs) + this many. Why a bound: the BMC's session sequence window. Every datagram,
+ * retransmissions included, takes the next session sequence number (section 13.6), and ipmi_sim (OpenIPMI
+ * lanserv_ipmi.c, "SEQ out of range") drops one more than 15 ahead of the last it received: an outage that
+ * swallows 15 datagrams in a row ends the session for good, whatever comes after. A doubling ramp from a few ms
+ * would spend that in a second; with this bound an outage costs at most 2 datagrams more than with the fixed
+ * timer, while the first two retransmissions (which recover nearly every loss) still go after RTO and 2 RTO.
+ */
+export const RTO_MAX_EARLY_RETRANSMITS = 2;
+
+/**
  * The schedule of one packet that is retransmitted until answered, shared by the SOL engine and the request
- * tracker. With an estimator, waits follow its RTO; without, every wait is `fixedMs` (the old fixed timer).
+ * tracker. With an estimator, waits follow its RTO (doubling per timeout), never ahead of the fixed timer's
+ * schedule by more than RTO_MAX_EARLY_RETRANSMITS; without, every wait is `fixedMs` (the old fixed timer).
  *
- * Give-up: after `maxRetransmits` retransmissions AND not before `(maxRetransmits + 1) x fixedMs` from the first
- * send, the time the fixed timer gives (5.5 s for SOL's 10 x 500 ms, 4 s for a request's 1 + 3 tries of 1 s). On a
- * fast path the count is spent early (waits of a few ms, doubling); the packet then goes on being retransmitted
- * at the backed-off RTO (at most `fixedMs` apart) until that time, so a BMC that pauses for a second or two is
- * still reached; an extra retransmission is sent only if its whole wait fits before the give-up time. A packet
- * allowed no retransmission (`maxRetransmits` 0) waits `fixedMs`, estimator or not.
+ * Give-up: after exactly `maxRetransmits` retransmissions, at `(maxRetransmits + 1) x fixedMs` from the first send,
+ * as with the fixed timer (5.5 s for SOL's 10 x 500 ms, 4 s for a request's 1 + 3 tries of 1 s): on a fast path
+ * the last retransmission is then followed by a longer wait. A packet allowed no retransmission (`maxRetransmits`
+ * 0) waits `fixedMs`, estimator or not.
  */
 export class RetransmitSchedule {
   readonly firstSentAt: number;
@@ -121,7 +134,7 @@ export class RetransmitSchedule {
   /** Transmissions so far (1 after the first send). */
   sends = 1;
   lastSentAt: number;
-  /** When `expire` is due: lastSentAt + the current try's wait, or the give-up time. */
+  /** When `expire` is due: the next retransmission, or the give-up time. */
   deadline: number;
 
   constructor(
@@ -133,26 +146,24 @@ export class RetransmitSchedule {
     this.firstSentAt = now;
     this.lastSentAt = now;
     this.giveUpAt = now + (maxRetransmits + 1) * fixedMs;
-    this.deadline = now + this.nextWait();
+    this.deadline = this.nextDeadline(now);
   }
 
   /**
-   * The deadline passed: 'retransmit' (the caller sends the packet again; `sent` was called), 'wait' (the
-   * retransmissions are spent; waiting for the give-up time) or 'give-up'.
+   * The deadline passed: 'retransmit' (the caller sends the packet again), 'wait' (the retransmissions are spent:
+   * waiting for the give-up time) or 'give-up'.
    */
   expire(now: number): 'retransmit' | 'wait' | 'give-up' {
-    const spent = this.sends > this.maxRetransmits;
-    // (times are sums of float milliseconds: compare the give-up time within a nanosecond)
-    if (spent && now >= this.giveUpAt - GIVE_UP_EPSILON_MS) return 'give-up';
-    if (this.rtt && this.maxRetransmits > 0) this.rtt.timedOut();
-    const wait = this.nextWait();
-    if (spent && now + wait > this.giveUpAt) {
+    if (this.sends > this.maxRetransmits) {
+      // (times are sums of float milliseconds: compare the give-up time within a nanosecond)
+      if (now >= this.giveUpAt - GIVE_UP_EPSILON_MS) return 'give-up';
       this.deadline = this.giveUpAt;
       return 'wait';
     }
+    if (this.rtt) this.rtt.timedOut();
     this.sends++;
     this.lastSentAt = now;
-    this.deadline = now + wait;
+    this.deadline = this.sends > this.maxRetransmits ? Math.max(now + this.wait(), this.giveUpAt) : this.nextDeadline(now);
     return 'retransmit';
   }
 
@@ -161,7 +172,13 @@ export class RetransmitSchedule {
     this.rtt?.answered(this.firstSentAt, now, this.sends);
   }
 
-  private nextWait(): number {
+  /** Retransmission number `sends` (the next one): after the RTO, and not ahead of the fixed schedule by more than the bound. */
+  private nextDeadline(now: number): number {
+    const notBefore = this.firstSentAt + (this.sends - RTO_MAX_EARLY_RETRANSMITS) * this.fixedMs;
+    return Math.max(now + this.wait(), notBefore);
+  }
+
+  private wait(): number {
     return this.rtt && this.maxRetransmits > 0 ? this.rtt.timeout(this.fixedMs) : this.fixedMs;
   }
 }

@@ -250,7 +250,7 @@ export class SessionMachine {
           this.stats.timeouts++;
           const err = new IpmiError(
             'IPMI_ERR_TIMEOUT',
-            `the BMC at ${this.config.host} stopped answering (no reply to command 0x${command.cmd.toString(16)} in ${(retries + 1) * timeoutMs} ms, ${retries + 1} or more tries)`,
+            `the BMC at ${this.config.host} stopped answering (no reply to command 0x${command.cmd.toString(16)} after ${retries + 1} tries in ${(retries + 1) * timeoutMs} ms)`,
             { fatal: true },
           );
           done(err);

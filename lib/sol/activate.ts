@@ -63,7 +63,7 @@ export interface ActivateSolOptions {
   workarounds?: SolWorkarounds;
   /** Fixed retransmission interval, or the adaptive timeout's initial value and ceiling (default 500 ms). */
   retransmitIntervalMs?: number;
-  /** Retransmissions before IPMI_ERR_SOL_TIMEOUT, given at least (maxRetransmits + 1) x retransmitIntervalMs. */
+  /** Retransmissions before IPMI_ERR_SOL_TIMEOUT, at (maxRetransmits + 1) x retransmitIntervalMs. */
   maxRetransmits?: number;
   /** RTT-based retransmission timeout (RFC 6298, default true); false: the fixed retransmitIntervalMs timer. */
   adaptiveRetransmit?: boolean;

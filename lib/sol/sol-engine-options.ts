@@ -36,8 +36,8 @@ export interface SolEngineOptions {
   /** The fixed retransmission interval; with adaptiveRetransmit, the initial timeout and its ceiling (default 500). */
   retransmitIntervalMs?: number;
   /**
-   * Retransmissions of one packet before IPMI_ERR_SOL_TIMEOUT (default 10); the engine also waits at least
-   * (maxRetransmits + 1) x retransmitIntervalMs from the first send before it gives up.
+   * Retransmissions of one packet before IPMI_ERR_SOL_TIMEOUT (default 10), which comes, adaptive or not, at
+   * (maxRetransmits + 1) x retransmitIntervalMs from the first send (RetransmitSchedule).
    */
   maxRetransmits?: number;
   /** Retransmit after an RTT-based timeout (RFC 6298; default true); false: every retransmitIntervalMs. */

@@ -11,6 +11,7 @@ import {
   RTO_CLOCK_GRANULARITY_MS,
   RTO_FLOOR_MS,
   RTO_MAX_BACKOFF_SHIFT,
+  RTO_MAX_EARLY_RETRANSMITS,
 } from '../../lib/session/rtt-estimator.js';
 import { runs } from '../fuzz/fuzz-helpers.js';
 
@@ -144,14 +145,14 @@ describe('session/rtt-estimator', () => {
       expect(gaveUpAt).to.equal(5500);
     });
 
-    it('on a fast path: retransmits after a few ms, backs off to the ceiling, gives up no sooner than the fixed timer', () => {
+    it('on a fast path: the first retransmissions after RTO and 2 RTO, then the fixed pace; gives up as the fixed timer', () => {
       const rtt = new RttEstimator();
       rtt.sample(0.3);
       const { sends, gaveUpAt } = silence(new RetransmitSchedule(0, 500, 10, rtt));
-      expect(sends.slice(0, 9)).to.deep.equal([0, 5, 15, 35, 75, 155, 315, 635, 1135]);
-      expect(gaveUpAt).to.equal(5500); // (10 + 1) x 500: a BMC that pauses for seconds is still reached
-      expect(sends.length - 1).to.be.at.least(10);
-      for (let i = 1; i < sends.length; i++) expect(sends[i]! - sends[i - 1]!).to.be.at.most(500);
+      // RTO_MAX_EARLY_RETRANSMITS (2) ahead of the fixed timer at most: an outage costs 2 datagrams more, not 10
+      expect(sends).to.deep.equal([0, 5, 15, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000]);
+      expect(gaveUpAt).to.equal(5500); // (10 + 1) x 500
+      expect(rtt.backoff).to.equal(10); // the next packet starts from the backed-off RTO (within the ceiling)
     });
 
     it('no retransmission allowed: waits its whole fixedMs even with a fast estimate', () => {
@@ -174,7 +175,7 @@ describe('session/rtt-estimator', () => {
       expect(rtt.samples).to.equal(1);
     });
 
-    it('property: gives up exactly (max + 1) x fixed after the first send, after at least max retransmissions', () => {
+    it('property: exactly max retransmissions, never more than floor(t / fixed) + RTO_MAX_EARLY_RETRANSMITS by t, give-up at (max + 1) x fixed', () => {
       fc.assert(
         fc.property(
           fc.array(fc.double({ min: 0, max: 3000, noNaN: true }), { maxLength: 8 }),
@@ -185,8 +186,11 @@ describe('session/rtt-estimator', () => {
             for (const s of samples) rtt.sample(s);
             const { sends, gaveUpAt } = silence(new RetransmitSchedule(0, fixed, max, rtt));
             expect(gaveUpAt).to.be.closeTo((max + 1) * fixed, 1e-6);
-            expect(sends.length - 1).to.be.at.least(max);
-            for (let i = 1; i < sends.length; i++) expect(sends[i]! - sends[i - 1]!).to.be.within(RTO_FLOOR_MS - 1e-6, fixed + 1e-6);
+            expect(sends.length - 1).to.equal(max);
+            for (let i = 1; i < sends.length; i++) {
+              expect(sends[i]! - sends[i - 1]!).to.be.within(RTO_FLOOR_MS - 1e-6, fixed + 1e-6);
+              expect(i).to.be.at.most(Math.floor(sends[i]! / fixed + 1e-9) + RTO_MAX_EARLY_RETRANSMITS);
+            }
           },
         ),
         { numRuns: runs(500) },
