@@ -8,6 +8,7 @@ import type { FakeBmcResults } from './sections/fake-bmc.js';
 import type { BootStormResults } from './sections/boot-storm.js';
 import { stormFigures, renderStorm, type StormFigures } from './storm-report.js';
 import { renderStorms, stormTargets, type StormsResults } from './sections/storms.js';
+import { renderLoss, type LossResults } from './sections/loss.js';
 import type { ConnectTrial, BulkTrial } from './lib/trials.js';
 
 const MiB = 2 ** 20;
@@ -43,6 +44,7 @@ export interface Results {
   fakeBmc?: FakeBmcResults;
   bootStorm?: BootStormResults;
   storms?: StormsResults;
+  loss?: LossResults;
   figures?: Figures;
   errors: string[];
 }
@@ -289,6 +291,7 @@ export function renderReport(r: Results, f: Figures = figures(r)): string {
   }
   if (r.bootStorm && f.bootStorm) out.push(...renderStorm(r.bootStorm, f.bootStorm));
   if (r.storms) out.push(...renderStorms(r.storms));
+  if (r.loss) out.push(...renderLoss(r.loss));
   out.push('## Targets');
   out.push('');
   out.push('| target | wanted | measured | met |');

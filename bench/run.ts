@@ -15,6 +15,7 @@ import { runIpmiSim } from './sections/ipmi-sim.js';
 import { runFakeBmc } from './sections/fake-bmc.js';
 import { runBootStorm } from './sections/boot-storm.js';
 import { runStorms } from './sections/storms.js';
+import { runLoss } from './sections/loss.js';
 import { figures, renderReport, type Machine, type Results } from './report.js';
 
 const QUICK: BenchConfig = {
@@ -180,6 +181,14 @@ async function main(): Promise<void> {
       } catch (error) {
         results.errors.push(`storms section: ${(error as Error).stack ?? String(error)}`);
         log(`storms section failed: ${(error as Error).message}`);
+      }
+    }
+    if (!only || only === 'loss') {
+      try {
+        results.loss = await runLoss(cfg, pwFile, log);
+      } catch (error) {
+        results.errors.push(`loss section: ${(error as Error).stack ?? String(error)}`);
+        log(`loss section failed: ${(error as Error).message}`);
       }
     }
   } finally {

@@ -18,6 +18,7 @@ export {
   type IpmiSessionOptions,
   type PrivilegeOption,
 } from './session/options.js';
+export { RttEstimator, RTO_FLOOR_MS, RTO_CEILING_MS, RTO_CLOCK_GRANULARITY_MS, RTO_MAX_BACKOFF_SHIFT, RTO_MAX_EARLY_RETRANSMITS, type RttEstimatorOptions } from './session/rtt-estimator.js';
 export { UdpTransport, type UdpTransportOptions, type TransportStats } from './transport/udp-transport.js';
 export { SUPPORTED_CIPHER_SUITE_IDS, CIPHER_SUITES, cipherSuiteById, type CipherSuite } from './crypto/cipher-suites.js';
 export { NetFn } from './codec/ipmi-message.js';

@@ -34,8 +34,16 @@ export interface IpmiSessionOptions {
   privilege?: PrivilegeOption;
   /** Look the user up by name only (RAKP1 role bit 4, as ipmitool does); false: by name and privilege. */
   nameOnlyLookup?: boolean;
+  /** Per-try wait for an answer; with adaptiveTimeout, the first try's wait and the ceiling of every retry's. */
   timeoutMs?: number;
+  /** Retries of a request; IPMI_ERR_TIMEOUT after them, at (retries + 1) x timeoutMs from the first try. */
   retries?: number;
+  /**
+   * Retry a request after an RTT-based timeout (RFC 6298: SRTT + 4 RTTVAR, between RTO_FLOOR_MS and timeoutMs,
+   * doubled per timeout, at most 2 tries ahead of the fixed timer; lib/session/rtt-estimator.ts) instead of a
+   * fixed timeoutMs (default true).
+   */
+  adaptiveTimeout?: boolean;
   /** 0 disables keepalive. */
   keepaliveMs?: number;
   signal?: AbortSignal;
@@ -54,6 +62,7 @@ export interface ResolvedSessionOptions {
   nameOnlyLookup: boolean;
   timeoutMs: number;
   retries: number;
+  adaptiveTimeout: boolean;
   keepaliveMs: number;
   signal: AbortSignal | undefined;
   transport: UdpTransport | undefined;
@@ -123,6 +132,7 @@ export function resolveSessionOptions(o: IpmiSessionOptions): ResolvedSessionOpt
   }
   const timeoutMs = nonNegativeInt('timeoutMs', o.timeoutMs, DEFAULT_TIMEOUT_MS, 600_000);
   if (timeoutMs === 0) throw bad('timeoutMs must be above 0');
+  if (o.adaptiveTimeout !== undefined && typeof o.adaptiveTimeout !== 'boolean') throw bad('adaptiveTimeout must be true or false');
   return {
     host: o.host.trim(),
     port,
@@ -134,6 +144,7 @@ export function resolveSessionOptions(o: IpmiSessionOptions): ResolvedSessionOpt
     nameOnlyLookup: o.nameOnlyLookup ?? true,
     timeoutMs,
     retries: nonNegativeInt('retries', o.retries, DEFAULT_RETRIES, MAX_RETRIES),
+    adaptiveTimeout: o.adaptiveTimeout ?? true,
     keepaliveMs: nonNegativeInt('keepaliveMs', o.keepaliveMs, DEFAULT_KEEPALIVE_MS, 3_600_000),
     signal: o.signal,
     transport: o.transport,

@@ -15,6 +15,7 @@ import { decodeResponse, encodeRequest, NetFn } from '../codec/ipmi-message.js';
 import { Cmd, encodeCloseSession } from '../codec/commands.js';
 import { ConfidentialityAlgorithm, IntegrityAlgorithm, type CipherSuite } from '../crypto/cipher-suites.js';
 import { RequestTracker } from './request-tracker.js';
+import { RttEstimator } from './rtt-estimator.js';
 import { SequenceWindow } from './sequence-window.js';
 import { Handshake } from './handshake.js';
 import { ipmiAnswer, preSessionInbound, type Inbound } from './inbound.js';
@@ -126,7 +127,8 @@ export class SessionMachine {
 
   constructor(private readonly io: SessionMachineOptions) {
     this.config = io.config;
-    this.#tracker = new RequestTracker<Inbound>(() => this.stats.retransmits++);
+    const rtt = this.config.adaptiveTimeout ? new RttEstimator() : undefined;
+    this.#tracker = new RequestTracker<Inbound>(() => this.stats.retransmits++, rtt);
     this.#handshake = new Handshake({
       config: this.config,
       random: (n) => io.random(n),
@@ -166,6 +168,10 @@ export class SessionMachine {
   }
   get consoleSessionId(): number {
     return this.#consoleSid;
+  }
+  /** The round-trip estimate of requests (undefined with adaptiveTimeout false). */
+  get rtt(): RttEstimator | undefined {
+    return this.#tracker.rtt;
   }
 
   /** Start the handshake. */
@@ -244,7 +250,7 @@ export class SessionMachine {
           this.stats.timeouts++;
           const err = new IpmiError(
             'IPMI_ERR_TIMEOUT',
-            `the BMC at ${this.config.host} stopped answering (no reply to command 0x${command.cmd.toString(16)} after ${retries + 1} tries of ${timeoutMs} ms)`,
+            `the BMC at ${this.config.host} stopped answering (no reply to command 0x${command.cmd.toString(16)} after ${retries + 1} tries in ${(retries + 1) * timeoutMs} ms)`,
             { fatal: true },
           );
           done(err);
@@ -349,7 +355,7 @@ export class SessionMachine {
   }
 
   #offer(inbound: Inbound): void {
-    if (!this.#tracker.offer(inbound)) this.stats.dropped.unexpected++;
+    if (!this.#tracker.offer(inbound, this.#now)) this.stats.dropped.unexpected++;
   }
 
   // ---- handshake results -----------------------------------------------------------------------------------

@@ -61,8 +61,12 @@ export interface ActivateSolOptions {
   ownSessions?: SolSessionRegistry;
   solPort?: SolPortPolicy;
   workarounds?: SolWorkarounds;
+  /** Fixed retransmission interval, or the adaptive timeout's initial value and ceiling (default 500 ms). */
   retransmitIntervalMs?: number;
+  /** Retransmissions before IPMI_ERR_SOL_TIMEOUT, at (maxRetransmits + 1) x retransmitIntervalMs. */
   maxRetransmits?: number;
+  /** RTT-based retransmission timeout (RFC 6298, default true); false: the fixed retransmitIntervalMs timer. */
+  adaptiveRetransmit?: boolean;
   inboundPause?: InboundPausePolicy;
   readableHighWaterMark?: number;
   writableHighWaterMark?: number;
@@ -101,6 +105,9 @@ function validate(options: ActivateSolOptions): number {
   }
   if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) {
     throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `maxRetransmits must be a non-negative integer, not ${String(retries)}`);
+  }
+  if (options.adaptiveRetransmit !== undefined && typeof options.adaptiveRetransmit !== 'boolean') {
+    throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `adaptiveRetransmit must be true or false, not ${String(options.adaptiveRetransmit)}`);
   }
   if (options.solPort !== undefined && !['auto', 'session', 'reported'].includes(options.solPort)) {
     throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `solPort must be 'auto', 'session' or 'reported', not ${String(options.solPort)}`);
@@ -158,6 +165,7 @@ export async function activateSol(host: SolHost, options: ActivateSolOptions = {
     maxOutboundChars: solCharactersPerPacket(info.inboundPayloadSize, workarounds),
     retransmitIntervalMs: options.retransmitIntervalMs,
     maxRetransmits: options.maxRetransmits,
+    adaptiveRetransmit: options.adaptiveRetransmit,
     inboundPause: options.inboundPause,
     workarounds,
     readableHighWaterMark: options.readableHighWaterMark,

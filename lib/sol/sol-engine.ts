@@ -13,7 +13,8 @@
  *
  * Design decisions (each one documented where it is implemented):
  * - Sender: stop-and-wait, one unacknowledged packet at a time (section 15.10). A retransmission repeats the
- *   identical SOL bytes every `retransmitIntervalMs`, `maxRetransmits` times, then IPMI_ERR_SOL_TIMEOUT.
+ *   identical SOL bytes after an RTT-based timeout (RttEstimator; `adaptiveRetransmit: false`: every
+ *   `retransmitIntervalMs`), then IPMI_ERR_SOL_TIMEOUT as RetransmitSchedule says (lib/session/rtt-estimator.ts).
  *   A partial ACK (accepted < sent) leaves the rest at the head of the queue; it goes out as a NEW packet
  *   with the next sequence number (a BMC that deduplicates on sequence numbers would drop a same-numbered
  *   resend).
@@ -30,7 +31,6 @@ import {
   encodeSolPacket,
   SOL_HEADER_LENGTH,
   SOL_MAX_CHARACTERS,
-  SOL_MAX_SEQUENCE,
   SolOperation,
   SolStatus,
 } from '../codec/sol-payload.js';
@@ -43,44 +43,28 @@ import {
   SOL_OVERSIZED_MAX_CHARACTERS,
   type SolWorkarounds,
 } from './sol-workarounds.js';
-import type { SolEngineOptions } from './sol-engine-options.js';
+import {
+  DEFAULT_SOL_MAX_RETRANSMITS,
+  DEFAULT_SOL_RETRANSMIT_INTERVAL_MS,
+  SOL_PRIME_MAX_SENDS,
+  SOL_PRIME_SEQUENCE,
+  type SolEngineOptions,
+} from './sol-engine-options.js';
 import { SolOutboundQueue } from './sol-outbound-queue.js';
 import { SolTxSequence } from './sol-tx-sequence.js';
 import { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SolInbound, type InboundPausePolicy } from './sol-inbound.js';
+import { RetransmitSchedule, RttEstimator } from '../session/rtt-estimator.js';
 
 export type { SolEngineOptions } from './sol-engine-options.js';
+export { DEFAULT_SOL_RETRANSMIT_INTERVAL_MS, DEFAULT_SOL_MAX_RETRANSMITS, SOL_PRIME_SEQUENCE, SOL_PRIME_MAX_SENDS };
 export { SOL_MAX_HELD_PACKETS, SOL_PAUSED_ACK_MS, SOL_OVERSIZED_MAX_CHARACTERS, type InboundPausePolicy, type SolStats, type SolWorkarounds };
-
-/** Default time between retransmissions of an unacknowledged SOL packet (FreeIPMI's default is 500 ms). */
-export const DEFAULT_SOL_RETRANSMIT_INTERVAL_MS = 500;
-/** Default retransmissions of one SOL packet before IPMI_ERR_SOL_TIMEOUT (FreeIPMI's default is 10). */
-export const DEFAULT_SOL_MAX_RETRANSMITS = 10;
-/**
- * Sequence number of the priming packet. A new engine first sends a packet with this sequence number and
- * no characters, and waits for its ACK (at most SOL_PRIME_MAX_SENDS transmissions) before any data;
- * data then starts at 1.
- *
- * Why: ipmi_sim (OpenIPMI lanserv/sol.c) treats an inbound packet as a duplicate when its sequence number
- * equals the last one it accepted, and that state survives deactivation and new sessions. A new client's
- * first data packet (sequence 1) is dropped and ACKed with the previous session's count whenever the
- * previous session's last packet was also 1: the ACK looks normal, so no ACK-based rule can detect it.
- * A zero-character packet is harmless on every BMC we know (FreeIPMI sends its breaks that way; OpenIPMI's
- * own client sends exactly such a test packet with sequence 15 after activation) and, duplicate or not, it
- * leaves ipmi_sim's "last accepted" at 15, so our first data packet (1) can never collide.
- * Waiting for its ACK keeps a reordered datagram from arriving after data 1. If the BMC never ACKs an empty
- * packet we go on after SOL_PRIME_MAX_SENDS intervals and remember it (see `emptyPacketsAcked`).
- */
-export const SOL_PRIME_SEQUENCE = SOL_MAX_SEQUENCE;
-/** Transmissions of the priming packet before we go on without its ACK. */
-export const SOL_PRIME_MAX_SENDS = 2;
 
 interface Outstanding {
   kind: 'prime' | 'data' | 'op';
   seq: number;
   payload: Buffer; // retransmitted as is
   chars: number;
-  sends: number;
-  lastSentAt: number;
+  schedule: RetransmitSchedule;
 }
 
 export class SolEngine {
@@ -94,6 +78,8 @@ export class SolEngine {
   private readonly maxChars: number;
   private readonly interval: number;
   private readonly maxRetransmits: number;
+  /** The retransmission timeout estimate; undefined with adaptiveRetransmit false (the fixed timer). */
+  readonly rtt: RttEstimator | undefined;
   private readonly workarounds: SolWorkarounds;
 
   private started = false;
@@ -114,6 +100,7 @@ export class SolEngine {
     this.maxChars = Math.max(1, Math.min(SOL_MAX_CHARACTERS, Math.floor(options.maxOutboundChars) || 1));
     this.interval = options.retransmitIntervalMs ?? DEFAULT_SOL_RETRANSMIT_INTERVAL_MS;
     this.maxRetransmits = options.maxRetransmits ?? DEFAULT_SOL_MAX_RETRANSMITS;
+    this.rtt = options.adaptiveRetransmit === false ? undefined : (options.rtt ?? new RttEstimator());
     this.workarounds = options.workarounds ?? {};
     this.inbound = new SolInbound({
       policy: options.inboundPause ?? 'ack-zero',
@@ -150,8 +137,7 @@ export class SolEngine {
     if (!this.workarounds.skipSequencePrime) {
       // Zero characters, sequence 15, no operation bits: see SOL_PRIME_SEQUENCE.
       const payload = encodeSolPacket({ sequence: SOL_PRIME_SEQUENCE, ackSequence: 0, acceptedCount: 0, flags: 0, data: Buffer.alloc(0) });
-      this.outstanding = { kind: 'prime', seq: SOL_PRIME_SEQUENCE, payload, chars: 0, sends: 0, lastSentAt: now };
-      this.transmit(this.outstanding, now);
+      this.outstanding = this.launch('prime', SOL_PRIME_SEQUENCE, payload, 0, now);
     }
     this.pump(now);
   }
@@ -224,10 +210,11 @@ export class SolEngine {
     const duplicate = this.inbound.isDuplicate(p.sequence);
     this.noteRemoteStatus(p.flags, now);
 
-    if (p.ackSequence !== 0) {
-      if (this.outstanding && p.ackSequence === this.outstanding.seq) this.onAck(p.acceptedCount, (p.flags & SolStatus.NACK) !== 0, now);
-      else this.stats.unexpectedAcks++; // an ACK for a packet that is not outstanding: ignored
-    }
+    const o = this.outstanding;
+    if (p.ackSequence !== 0 && o && p.ackSequence === o.seq) {
+      o.schedule.answered(now); // an RTT sample when it went out once (Karn's rule)
+      this.onAck(p.acceptedCount, (p.flags & SolStatus.NACK) !== 0, now);
+    } else if (p.ackSequence !== 0) this.stats.unexpectedAcks++; // an ACK for a packet that is not outstanding: ignored
 
     if (p.sequence !== 0 && p.data.length > 0) this.lastBmcOutputAt = now;
     if (p.sequence !== 0) this.inbound.onDataPacket(p.sequence, p.data, now);
@@ -260,33 +247,39 @@ export class SolEngine {
   poll(now: number): void {
     if (this.ended) return;
     const o = this.outstanding;
-    if (o && now >= o.lastSentAt + this.interval) {
-      if (o.kind === 'prime' && o.sends >= SOL_PRIME_MAX_SENDS && this.opts.onPrimeUnanswered?.()) {
-        // The transport moved SOL elsewhere (another UDP port): probe there the same way.
-        o.sends = 0;
-        this.transmit(o, now);
-      } else if (o.kind === 'prime' && o.sends >= SOL_PRIME_MAX_SENDS) {
-        // This BMC does not ACK a packet without characters: go on (see SOL_PRIME_SEQUENCE).
-        this.emptyPacketsAcked = false;
-        this.outstanding = undefined;
-      } else if (o.sends > this.maxRetransmits) {
-        this.end(
-          new IpmiError(
-            'IPMI_ERR_SOL_TIMEOUT',
-            `The BMC did not acknowledge SOL packet ${o.seq} after ${this.maxRetransmits} retransmissions ${this.interval} ms apart`,
-            { fatal: true },
-          ),
-        );
-        return;
-      } else {
-        this.stats.retransmits++;
-        if (o.kind === 'data' && bumpSequenceNow(o.sends, this.workarounds.bumpSequenceAfterSends)) this.bumpSequence(o);
-        this.transmit(o, now);
-      }
+    if (o && now >= o.schedule.deadline) {
+      this.expire(o, now);
+      if (this.ended) return;
     }
     this.maybeSerialKeepalive(now);
     this.inbound.poll(now);
     this.pump(now);
+  }
+
+  /** The outstanding packet's retransmission timer expired: probe elsewhere, go on, retransmit, or give up. */
+  private expire(o: Outstanding, now: number): void {
+    const sends = o.schedule.sends;
+    if (o.kind === 'prime' && sends >= SOL_PRIME_MAX_SENDS) {
+      if (this.opts.onPrimeUnanswered?.()) {
+        // The transport moved SOL elsewhere (another UDP port): probe there the same way.
+        o.schedule = this.newSchedule(now);
+        this.emit(o.payload);
+      } else {
+        // This BMC does not ACK a packet without characters: go on (see SOL_PRIME_SEQUENCE).
+        this.emptyPacketsAcked = false;
+        this.outstanding = undefined;
+      }
+      return;
+    }
+    const verdict = o.schedule.expire(now);
+    if (verdict === 'give-up') {
+      const what = `after ${sends - 1} retransmissions in ${Math.round(now - o.schedule.firstSentAt)} ms`;
+      this.end(new IpmiError('IPMI_ERR_SOL_TIMEOUT', `The BMC did not acknowledge SOL packet ${o.seq} ${what}`, { fatal: true }));
+    } else if (verdict === 'retransmit') {
+      this.stats.retransmits++;
+      if (o.kind === 'data' && bumpSequenceNow(sends, this.workarounds.bumpSequenceAfterSends)) this.bumpSequence(o);
+      this.emit(o.payload);
+    }
   }
 
   /** workarounds.bumpSequenceAfterSends (FreeIPMI "solpacketseq"): the same characters under the next number. */
@@ -311,7 +304,7 @@ export class SolEngine {
   nextDeadline(): number | undefined {
     if (this.ended) return undefined;
     let sender: number | undefined;
-    if (this.outstanding) sender = this.outstanding.lastSentAt + this.interval;
+    if (this.outstanding) sender = this.outstanding.schedule.deadline;
     else if (this.queue.length > 0) {
       const t = Math.max(this.remoteBusy ? this.remoteBusyUntil : 0, this.zeroAckUntil);
       sender = t > 0 ? t : undefined;
@@ -375,11 +368,19 @@ export class SolEngine {
     this.queue.failOps(reason);
   }
 
-  private transmit(o: Outstanding, now: number): void {
-    o.sends++;
-    o.lastSentAt = now;
+  /** First transmission of a packet that waits for its ACK. */
+  private launch(kind: Outstanding['kind'], seq: number, payload: Buffer, chars: number, now: number): Outstanding {
+    this.emit(payload);
+    return { kind, seq, payload, chars, schedule: this.newSchedule(now) };
+  }
+
+  private newSchedule(now: number): RetransmitSchedule {
+    return new RetransmitSchedule(now, this.interval, this.maxRetransmits, this.rtt);
+  }
+
+  private emit(payload: Buffer): void {
     this.stats.packetsSent++;
-    this.opts.send(o.payload);
+    this.opts.send(payload);
   }
 
   private sendAck(seq: number, count: number, nack: boolean): void {
@@ -405,8 +406,7 @@ export class SolEngine {
       }
       const chars = this.queue.peekChars(this.maxChars);
       const payload = encodeSolPacket({ sequence: seq, ackSequence: 0, acceptedCount: 0, flags: 0, data: chars });
-      this.outstanding = { kind: 'data', seq, payload, chars: chars.length, sends: 0, lastSentAt: now };
-      this.transmit(this.outstanding, now);
+      this.outstanding = this.launch('data', seq, payload, chars.length, now);
     }
   }
 
@@ -415,16 +415,14 @@ export class SolEngine {
     const seq = this.txSeq.current;
     const payload = encodeSolPacket({ sequence: seq, ackSequence: 0, acceptedCount: 0, flags, data: chars });
     if (flags & SolOperation.GENERATE_BREAK) this.stats.breaksSent++;
-    const o: Outstanding = { kind: 'op', seq, payload, chars: 0, sends: 0, lastSentAt: now };
+    const o = this.launch('op', seq, payload, 0, now);
     if (this.emptyPacketsAcked === false) {
-      // This BMC never ACKed our empty priming packet, so it will not ACK this one either: send once.
-      this.transmit(o, now);
+      // This BMC never ACKed our empty priming packet, so it will not ACK this one either: sent once.
       this.queue.shift();
       done();
       return true;
     }
     this.outstanding = o;
-    this.transmit(o, now);
     return false;
   }
 

@@ -66,6 +66,7 @@ export interface SolStreamOptions {
   maxOutboundChars: number;
   retransmitIntervalMs?: number;
   maxRetransmits?: number;
+  adaptiveRetransmit?: boolean;
   inboundPause?: InboundPausePolicy;
   workarounds?: SolWorkarounds;
   readableHighWaterMark?: number;
@@ -171,6 +172,7 @@ export class SolStream extends Duplex {
       maxOutboundChars: options.maxOutboundChars,
       retransmitIntervalMs: options.retransmitIntervalMs,
       maxRetransmits: options.maxRetransmits,
+      adaptiveRetransmit: options.adaptiveRetransmit,
       inboundPause: options.inboundPause,
       workarounds: options.workarounds,
       inboundCredit: this.readableHighWaterMark,

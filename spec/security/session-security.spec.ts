@@ -57,8 +57,9 @@ for (const suite of [17, 2]) {
       await bmc.listen();
       relay = await UdpRelay.start(bmc.port);
       transport = await UdpTransport.create();
-      // Long per-try timeout: a tampered packet must be rejected on its own merits, not raced by a retry.
-      session = await IpmiSession.open({ host: '127.0.0.1', port: relay.port, username: 'admin', password: PASSWORD, cipherSuite: suite, transport, keepaliveMs: 0, timeoutMs: 4000 });
+      // Long per-try timeout, fixed (no adaptive retry after a few ms): a tampered packet must be rejected on its own
+      // merits, not raced by a retry.
+      session = await IpmiSession.open({ host: '127.0.0.1', port: relay.port, username: 'admin', password: PASSWORD, cipherSuite: suite, transport, keepaliveMs: 0, timeoutMs: 4000, adaptiveTimeout: false });
       sol = await activateSol(session);
       sol.on('data', (d: Buffer) => (output += d.toString('latin1')));
     });

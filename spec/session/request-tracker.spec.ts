@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { RequestTracker, type Exchange } from '../../lib/session/request-tracker.js';
+import { RttEstimator, RTO_FLOOR_MS } from '../../lib/session/rtt-estimator.js';
 
 interface Log {
   sent: number;
@@ -66,5 +67,48 @@ describe('session/request-tracker', () => {
     expect(() => t.start(exchange(log, 'b'), 0)).to.throw();
     t.cancel();
     expect(t.busy).to.equal(false);
+  });
+
+  describe('with an RTT estimator (adaptive timeouts)', () => {
+    it('an answer with its time is a sample (Karn: only to a request sent once)', () => {
+      const rtt = new RttEstimator();
+      const t = new RequestTracker<string>(undefined, rtt);
+      const log: Log = { sent: 0, answers: [], silences: 0 };
+      t.start(exchange(log, 'a', 2, 1000), 0);
+      expect(t.nextDeadline()).to.equal(1000); // no sample yet: the fixed wait
+      t.offer('a', 3);
+      expect(rtt.srtt).to.equal(3);
+      t.start(exchange(log, 'b', 2, 1000), 10);
+      t.poll(t.nextDeadline()!);
+      t.offer('b', 30);
+      expect(rtt.samples).to.equal(1);
+    });
+
+    it('retries after RTO and 2 RTO, then at the fixed pace, and gives up at (retries + 1) x timeoutMs as before', () => {
+      const rtt = new RttEstimator();
+      rtt.sample(0.5);
+      let retransmits = 0;
+      const t = new RequestTracker<string>(() => retransmits++, rtt);
+      const log: Log = { sent: 0, answers: [], silences: 0 };
+      const sentAt: number[] = [];
+      let now = 0;
+      t.start({ ...exchange(log, 'a', 3, 1000), transmit: () => sentAt.push(now) }, 0);
+      while (t.busy) t.poll((now = t.nextDeadline()!));
+      expect(sentAt).to.deep.equal([0, RTO_FLOOR_MS, 3 * RTO_FLOOR_MS, 1000]);
+      expect(now).to.equal(4000);
+      expect(log.silences).to.equal(1);
+      expect(retransmits).to.equal(3);
+    });
+
+    it('an exchange without retries (RAKP, Close Session) waits its whole timeoutMs', () => {
+      const rtt = new RttEstimator();
+      rtt.sample(0.5);
+      const t = new RequestTracker<string>(undefined, rtt);
+      const log: Log = { sent: 0, answers: [], silences: 0 };
+      t.start(exchange(log, 'a', 0, 1000), 0);
+      expect(t.nextDeadline()).to.equal(1000);
+      t.poll(1000);
+      expect(log).to.deep.include({ sent: 1, silences: 1 });
+    });
   });
 });

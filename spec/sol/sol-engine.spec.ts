@@ -80,7 +80,7 @@ describe('SolEngine', () => {
     });
 
     it('retransmits identical bytes every interval, then fails with IPMI_ERR_SOL_TIMEOUT', () => {
-      const h = primed({ maxRetransmits: 3 });
+      const h = primed({ maxRetransmits: 3, adaptiveRetransmit: false }); // the fixed timer
       h.engine.write(Buffer.from('ls\r'), 100);
       const first = h.raw[0]!;
       expect(h.engine.nextDeadline()).to.equal(100 + INTERVAL);

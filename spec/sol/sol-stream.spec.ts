@@ -49,7 +49,9 @@ describe('SolStream', () => {
   });
 
   it('calls a write callback only once the BMC acknowledged all its characters', async () => {
-    const { bmc, stream, clock } = open({ maxOutboundChars: 4 });
+    // The fixed timer: this FakeSolBmc keeps every copy it accepts (no duplicate check) and ACKs asynchronously,
+    // while advance(20) would fire several adaptive retransmissions (a few ms apart) in one go.
+    const { bmc, stream, clock } = open({ maxOutboundChars: 4, adaptiveRetransmit: false });
     await until(() => stream.stats.packetsReceived === 1); // the priming packet's ACK
     const held: number[] = [];
     bmc.accept = (p) => (held.push(p.sequence), undefined); // the BMC sits on it
