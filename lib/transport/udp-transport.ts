@@ -63,18 +63,28 @@ export class UdpTransport {
     sent: 0,
     dropped: { malformed: 0, oversized: 0, unknownSession: 0, foreignAddress: 0 },
   };
-  private readonly socket: dgram.Socket;
+  private socket: dgram.Socket;
   private readonly bySessionId = new Map<number, TransportEndpoint>();
   private readonly byAddress = new Map<string, Set<TransportEndpoint>>();
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Where the socket is connected (see send), until a datagram goes elsewhere. */
   #peer: { address: string; port: number } | undefined;
+  readonly #bindAddress: string;
+  #localPort: number;
+  /** Datagrams sent while the connected socket is replaced by an unconnected one (see #unconnect). */
+  #held: [datagram: Buffer, port: number, address: string][] | undefined;
 
-  private constructor(socket: dgram.Socket, type: 'udp4' | 'udp6', peer: { address: string; port: number } | undefined) {
+  private constructor(socket: dgram.Socket, type: 'udp4' | 'udp6', bindAddress: string, peer: { address: string; port: number } | undefined) {
     this.socket = socket;
     this.type = type;
+    this.#bindAddress = bindAddress;
+    this.#localPort = socket.address().port;
     this.#peer = peer;
+    this.#attach(socket);
+  }
+
+  #attach(socket: dgram.Socket): void {
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     socket.on('error', (err) => debug('socket error %s', err.message));
   }
@@ -82,10 +92,11 @@ export class UdpTransport {
   static async create(options: UdpTransportOptions = {}): Promise<UdpTransport> {
     const type = options.type ?? (options.bindAddress && isIP(options.bindAddress) === 6 ? 'udp6' : 'udp4');
     const socket = dgram.createSocket({ type, reuseAddr: false });
+    const bindAddress = options.bindAddress ?? (type === 'udp6' ? '::' : '0.0.0.0');
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(new IpmiError('IPMI_ERR_SOCKET', `cannot bind a UDP socket: ${err.message}`, { cause: err }));
       socket.once('error', onError);
-      socket.bind({ address: options.bindAddress ?? (type === 'udp6' ? '::' : '0.0.0.0'), port: 0 }, () => {
+      socket.bind({ address: bindAddress, port: 0 }, () => {
         socket.off('error', onError);
         resolve();
       });
@@ -108,7 +119,7 @@ export class UdpTransport {
         debug('cannot set receive buffer: %s', (err as Error).message);
       }
     }
-    return new UdpTransport(socket, type, options.peer ? { ...options.peer } : undefined);
+    return new UdpTransport(socket, type, bindAddress, options.peer ? { ...options.peer } : undefined);
   }
 
   /** The peer the socket is connected to (a transport made for one session), or undefined. */
@@ -117,7 +128,7 @@ export class UdpTransport {
   }
 
   get localPort(): number {
-    return this.socket.address().port;
+    return this.#localPort;
   }
 
   get sessionCount(): number {
@@ -181,12 +192,44 @@ export class UdpTransport {
         else this.socket.send(datagram);
         return;
       }
-      debug('datagram to %s:%d: disconnecting from %s:%d', address, port, peer.address, peer.port);
-      this.#peer = undefined;
-      this.socket.disconnect();
+      this.#unconnect();
     }
-    if (debug.enabled) this.socket.send(datagram, port, address, sendLogger(address, port));
+    if (this.#held) this.#held.push([datagram, port, address]);
+    else if (debug.enabled) this.socket.send(datagram, port, address, sendLogger(address, port));
     else this.socket.send(datagram, port, address);
+  }
+
+  /**
+   * The connected socket cannot send elsewhere, and disconnecting it would lose its port (Linux unbinds a UDP
+   * socket bound to port 0 on disconnect, and the BMC answers the port it knows): it is replaced by an
+   * unconnected socket bound to the same local port. Datagrams sent meanwhile wait in `#held`; datagrams that
+   * reached the old socket and were not read are lost (the BMC retransmits). If the port was taken in between,
+   * any port.
+   */
+  #unconnect(): void {
+    debug('datagram to another port: leaving the socket connected to %s:%d', this.#peer?.address, this.#peer?.port);
+    this.#peer = undefined;
+    this.#held = [];
+    this.socket.close();
+    const bind = (port: number): void => {
+      const next = dgram.createSocket({ type: this.type, reuseAddr: false });
+      this.socket = next;
+      this.#attach(next);
+      next.once('error', () => {
+        if (port !== 0 && this.socket === next && !this.closed) {
+          next.close();
+          bind(0);
+        }
+      });
+      next.bind({ address: this.#bindAddress, port }, () => {
+        this.#localPort = next.address().port;
+        const held = this.#held ?? [];
+        this.#held = undefined;
+        if (this.closed) return;
+        for (const [datagram, toPort, toAddress] of held) next.send(datagram, toPort, toAddress);
+      });
+    };
+    bind(this.#localPort);
   }
 
   private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {

@@ -111,12 +111,16 @@ describe('transport/udp-transport', () => {
       expect(own.stats.dropped.foreignAddress).to.equal(0);
     });
 
-    it('disconnects for good once a datagram goes to another port (a BMC whose SOL port differs)', async () => {
+    it('goes unconnected for good, on the same local port, once a datagram goes to another port (a BMC whose SOL port differs)', async () => {
       own = await UdpTransport.create({ peer: { address: '127.0.0.1', port: bmc.address().port } });
+      const localPort = own.localPort;
       own.send(Buffer.from('elsewhere'), other.address().port, '127.0.0.1');
-      const [msg] = (await once(other, 'message')) as [Buffer];
+      const [msg, rinfo] = (await once(other, 'message')) as [Buffer, dgram.RemoteInfo];
       expect(msg.toString()).to.equal('elsewhere');
       expect(own.peer).to.equal(undefined);
+      // The same local port (a Linux disconnect() would have unbound it): the BMC answers the port it knows.
+      expect(rinfo.port).to.equal(localPort);
+      expect(own.localPort).to.equal(localPort);
       own.send(Buffer.from('still to the peer'), bmc.address().port, '127.0.0.1');
       expect(((await once(bmc, 'message')) as [Buffer])[0].toString()).to.equal('still to the peer');
       await sent(other, encodeV20({ payloadType: PayloadType.SOL, sessionId: 9, sequence: 1, payload: Buffer.from([1]) }), own.localPort);
