@@ -175,7 +175,7 @@ export class UdpTransport {
    * the per-datagram address lookup (a `dns.lookup` of the literal whose answer arrives on the next tick) and
    * sends at once, inside the call: the SOL ACK leaves before the bridge writes the characters to TCP. The kernel
    * also drops datagrams from any other source before they reach us. A datagram to another port (a BMC whose SOL
-   * port differs) disconnects the socket for good, and everything goes the unconnected way from then on.
+   * port differs) moves the transport to an unconnected socket on the same local port for good (#unconnect).
    *
    * Mechanism "no send callback" (issue 12, per-packet closures): node:dgram queues a completion callback to the
    * next tick even when the datagram left at once; none is passed unless `ipmi:rmcp` is enabled, when a closure
