@@ -97,13 +97,21 @@ export class ManualClock implements Clock {
 
 /**
  * The one timer of a state machine that reports `nextDeadline()` and wants `poll(now)` then: armed at the deadline,
- * re-armed only when it moved. Call `rearm()` after every call into the machine; `cancel()` when it is done.
+ * re-armed only when it moved earlier. Call `rearm()` after every call into the machine; `cancel()` when it is done.
+ *
+ * Mechanism "lazy re-arm" (issue 12, a timer armed per packet): a deadline that moved later or went away leaves
+ * the armed timer alone. A SOL packet sent and acknowledged moves the engine's deadline from undefined to
+ * now + interval and back with every keystroke; re-arming exactly would cost a clearTimeout and a setTimeout (a
+ * timer object, a timer-list insert) per packet. A timer that fires before the machine's deadline (it moved later)
+ * only arms again for the deadline, without polling; one that finds no deadline does nothing. So a stream of
+ * packets, each acknowledged within the interval, costs one timer per interval, not two timer operations each.
  */
 export class DeadlineTimer {
   readonly #clock: Clock;
   readonly #nextDeadline: () => number | undefined;
   readonly #poll: (now: number) => void;
   #timer: ClockTimer | undefined;
+  /** When the armed timer fires (undefined: none armed). */
   #at: number | undefined;
 
   constructor(clock: Clock, nextDeadline: () => number | undefined, poll: (now: number) => void) {
@@ -112,19 +120,11 @@ export class DeadlineTimer {
     this.#poll = poll;
   }
 
-  /** Arm at the machine's next deadline (nothing when it did not move; no timer when there is none). */
+  /** Arm at the machine's next deadline, unless a timer is armed at or before it already. */
   rearm(): void {
     const at = this.#nextDeadline();
-    if (at === this.#at) return;
-    this.cancel();
-    this.#at = at;
-    if (at === undefined) return;
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#at = undefined;
-      this.#poll(this.#clock.now());
-      this.rearm();
-    }, at - this.#clock.now());
+    if (at === undefined || (this.#at !== undefined && this.#at <= at)) return;
+    this.#arm(at);
   }
 
   cancel(): void {
@@ -132,4 +132,24 @@ export class DeadlineTimer {
     this.#timer = undefined;
     this.#at = undefined;
   }
+
+  #arm(at: number): void {
+    this.#timer?.cancel();
+    this.#at = at;
+    this.#timer = this.#clock.setTimeout(this.#fire, at - this.#clock.now());
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#at = undefined;
+    const at = this.#nextDeadline();
+    if (at === undefined) return;
+    const now = this.#clock.now();
+    if (now < at) {
+      this.#arm(at); // the deadline moved later since this timer was armed
+      return;
+    }
+    this.#poll(now);
+    this.rearm();
+  };
 }

@@ -76,4 +76,39 @@ describe('clock', () => {
     expect(polls).to.deep.equal([150, 155]);
     expect(clock.pending()).to.equal(0);
   });
+  it('DeadlineTimer "lazy re-arm": a deadline that moves later or goes away keeps the armed timer (no timer per packet)', () => {
+    const clock = new ManualClock(0);
+    let armed = 0;
+    const counting = { now: () => clock.now(), setTimeout: (fn: () => void, ms: number) => (armed++, clock.setTimeout(fn, ms)) };
+    let deadline: number | undefined;
+    const polls: number[] = [];
+    const timer = new DeadlineTimer(counting, () => deadline, (now) => {
+      polls.push(now);
+      deadline = undefined;
+    });
+    // 100 packets, each sent (deadline now + 500) and acknowledged 2 ms later (no deadline), 5 ms apart.
+    for (let i = 0; i < 100; i++) {
+      deadline = clock.now() + 500;
+      timer.rearm();
+      clock.advance(2);
+      deadline = undefined;
+      timer.rearm();
+      clock.advance(3);
+    }
+    // 500 ms of packets: the first timer, then one more each time it fired early (every 500 ms), never per packet.
+    expect(armed).to.be.at.most(3);
+    expect(polls, 'never polled: no deadline was ever due').to.deep.equal([]);
+    // A deadline that does come due is polled at its time, even after it moved later than the armed timer.
+    deadline = clock.now() + 100;
+    timer.rearm();
+    deadline = clock.now() + 300; // moved later: the timer armed for +100 fires early and arms for +300
+    timer.rearm();
+    const due = deadline;
+    clock.advance(299);
+    expect(polls).to.deep.equal([]);
+    clock.advance(1);
+    expect(polls).to.deep.equal([due]);
+    timer.cancel();
+    expect(clock.pending()).to.equal(0);
+  });
 });

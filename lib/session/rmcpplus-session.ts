@@ -99,7 +99,8 @@ export class IpmiSession extends EventEmitter<IpmiSessionEvents> implements Payl
       throw new IpmiError('IPMI_ERR_BAD_ARGUMENT', `the shared transport is ${transport.type} but ${opts.host} is IPv${family}`);
     }
     const owns = !transport;
-    transport ??= await UdpTransport.create({ type: wanted });
+    // A transport of its own talks to one peer: connected (see UdpTransport.send, "connected socket").
+    transport ??= await UdpTransport.create({ type: wanted, peer: { address, port: opts.port } });
     const session = new IpmiSession(opts, address, transport, owns);
     await session.#handshake();
     return session;

@@ -72,6 +72,7 @@ export class SolInbound {
     }
   }
 
+  /** A BMC data packet; `data` must be a Buffer no one else holds or changes (it may be handed to onData as is). */
   onDataPacket(seq: number, data: Buffer, now: number): void {
     if (this.credit <= 0 && !this.nothingNew(seq, data)) {
       this.hold(seq, data);
@@ -140,6 +141,9 @@ export class SolInbound {
     }
     // ACK first: onData may re-enter (the consumer sets a new credit), the ACK must not wait for that.
     this.opts.sendAck(seq, this.lastAccepted, false);
-    if (take > 0) this.opts.onData?.(Buffer.from(fresh.subarray(0, take)));
+    // Mechanism "no copy on delivery" (issue 12, copies between Buffers): `data` is the packet's own Buffer
+    // (decodeSolPacket copies the characters out of the datagram; a held packet is a copy too), referenced by
+    // nothing else, so the consumer gets a view of it instead of a third copy of every character.
+    if (take > 0) this.opts.onData?.(take === data.length ? data : fresh.subarray(0, take));
   }
 }

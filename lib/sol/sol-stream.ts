@@ -100,6 +100,7 @@ export class SolStream extends Duplex {
   readonly #clock: Clock;
   readonly #ports: SolPortProbe;
   readonly #send: { encrypt: boolean; authenticate: boolean };
+  #sendOptions: Readonly<{ encrypt: boolean; authenticate: boolean; port: number }> | undefined;
   readonly #ownSessions: SolSessionRegistry;
   readonly #onRelease: (() => Promise<void> | void) | undefined;
   readonly #ownershipCheckMs: number;
@@ -336,9 +337,18 @@ export class SolStream extends Duplex {
 
   // ---- internals -------------------------------------------------------------------------------------------
 
+  /**
+   * Mechanism "one send-options object" (issue 12, per-packet allocation): the options of sendSolPayload are one
+   * object, made again only when the SOL port moves (SolPortProbe), not spread anew for every packet and ACK.
+   */
+  #sendOptionsFor(port: number): { encrypt: boolean; authenticate: boolean; port: number } {
+    if (this.#sendOptions?.port !== port) this.#sendOptions = Object.freeze({ ...this.#send, port });
+    return this.#sendOptions;
+  }
+
   #sendPayload(payload: Buffer): void {
     try {
-      this.#host.sendSolPayload(payload, { ...this.#send, port: this.#ports.port });
+      this.#host.sendSolPayload(payload, this.#sendOptionsFor(this.#ports.port));
     } catch (err) {
       this.destroy(isIpmiError(err) ? err : new IpmiError('IPMI_ERR_SESSION_CLOSED', 'Could not send a SOL packet', { cause: err, fatal: true }));
     }

@@ -24,6 +24,18 @@ describe('SolInbound: BMC data, credit and ACKs (section 15.9)', () => {
     expect(rx.isDuplicate(1)).to.equal(true);
   });
 
+  it('"no copy on delivery": a packet taken whole reaches the consumer as its own Buffer, a partial one as a view', () => {
+    const delivered: Buffer[] = [];
+    const rx = new SolInbound({ policy: 'ack-zero', credit: 10, stats: newSolStats(), sendAck: () => undefined, onData: (d) => delivered.push(d) });
+    const whole = Buffer.from('abcdef');
+    rx.onDataPacket(1, whole, 0);
+    const partial = Buffer.from('0123456789ab');
+    rx.onDataPacket(2, partial, 0);
+    expect(delivered[0]).to.equal(whole);
+    expect(delivered[1]!.toString()).to.equal('0123');
+    expect(delivered[1]!.buffer).to.equal(partial.buffer);
+  });
+
   it("no credit: holds (bounded), sends the 'ack-zero' partial ACK after SOL_PAUSED_ACK_MS, delivers on resume", () => {
     const { rx, acks, data, stats } = inbound('ack-zero', 0);
     for (let seq = 1; seq <= SOL_MAX_HELD_PACKETS + 1; seq++) rx.onDataPacket(seq, Buffer.from(`p${seq}`), 100);

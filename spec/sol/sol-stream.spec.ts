@@ -48,6 +48,21 @@ describe('SolStream', () => {
     stream.destroy();
   });
 
+  it('"one send-options object": every packet and ACK to one port goes with the same options object', async () => {
+    const { host, bmc, stream } = open();
+    const seen = new Set<object>();
+    const send = host.sendSolPayload.bind(host);
+    host.sendSolPayload = (payload, options) => {
+      seen.add(options);
+      send(payload, options);
+    };
+    for (let i = 0; i < 5; i++) await write(stream, `line ${i}\r`);
+    bmc.output('some output');
+    await until(() => host.sent.length >= 7);
+    expect(seen.size).to.equal(1);
+    stream.destroy();
+  });
+
   it('calls a write callback only once the BMC acknowledged all its characters', async () => {
     // The fixed timer: this FakeSolBmc keeps every copy it accepts (no duplicate check) and ACKs asynchronously,
     // while advance(20) would fire several adaptive retransmissions (a few ms apart) in one go.

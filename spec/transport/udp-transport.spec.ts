@@ -89,4 +89,43 @@ describe('transport/udp-transport', () => {
     }
     expect(ids.size).to.equal(1000);
   });
+  describe('"connected socket": a transport made for one peer', () => {
+    let own: UdpTransport;
+    afterEach(async () => own?.close());
+    const sent = (from: dgram.Socket, dg: Buffer, port: number) => new Promise<void>((resolve) => from.send(dg, port, '127.0.0.1', () => resolve()));
+
+    it('connects its socket: sends reach the peer, datagrams from any other source never arrive', async () => {
+      own = await UdpTransport.create({ peer: { address: '127.0.0.1', port: bmc.address().port } });
+      expect(own.peer).to.deep.equal({ address: '127.0.0.1', port: bmc.address().port });
+      const got: Buffer[] = [];
+      own.register(endpoint(bmc.address().port, 9, false, got));
+      own.send(Buffer.from('to the peer'), bmc.address().port, '127.0.0.1');
+      const [msg] = (await once(bmc, 'message')) as [Buffer];
+      expect(msg.toString()).to.equal('to the peer');
+      // Loopback queues a datagram inside the sender's send call: the foreign one is sent (and would be queued) first.
+      await sent(other, encodeV20({ payloadType: PayloadType.SOL, sessionId: 9, sequence: 1, payload: Buffer.from([1]) }), own.localPort);
+      await sent(bmc, encodeV20({ payloadType: PayloadType.SOL, sessionId: 9, sequence: 2, payload: Buffer.from([2]) }), own.localPort);
+      while (own.stats.received < 1) await new Promise((r) => setImmediate(r));
+      expect(got).to.have.length(1);
+      expect(own.stats.received).to.equal(1);
+      expect(own.stats.dropped.foreignAddress).to.equal(0);
+    });
+
+    it('goes unconnected for good, on the same local port, once a datagram goes to another port (a BMC whose SOL port differs)', async () => {
+      own = await UdpTransport.create({ peer: { address: '127.0.0.1', port: bmc.address().port } });
+      const localPort = own.localPort;
+      own.send(Buffer.from('elsewhere'), other.address().port, '127.0.0.1');
+      const [msg, rinfo] = (await once(other, 'message')) as [Buffer, dgram.RemoteInfo];
+      expect(msg.toString()).to.equal('elsewhere');
+      expect(own.peer).to.equal(undefined);
+      // The same local port (a Linux disconnect() would have unbound it): the BMC answers the port it knows.
+      expect(rinfo.port).to.equal(localPort);
+      expect(own.localPort).to.equal(localPort);
+      own.send(Buffer.from('still to the peer'), bmc.address().port, '127.0.0.1');
+      expect(((await once(bmc, 'message')) as [Buffer])[0].toString()).to.equal('still to the peer');
+      await sent(other, encodeV20({ payloadType: PayloadType.SOL, sessionId: 9, sequence: 1, payload: Buffer.from([1]) }), own.localPort);
+      while (own.stats.received < 1) await new Promise((r) => setImmediate(r));
+      expect(own.stats.dropped.unknownSession).to.equal(1);
+    });
+  });
 });
