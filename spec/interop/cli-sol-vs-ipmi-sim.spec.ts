@@ -11,7 +11,11 @@ import { requirePeer, whichBinary } from '../helpers/peers.js';
 import { startIpmiSim, startSerialHost, type IpmiSimHandle, type SerialHost } from '../helpers/ipmi-sim.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+/**
+ * The CLI runs as `node --import tsx`, one process: the `tsx` wrapper relays SIGTERM to its child and, when the
+ * child has not acknowledged it within 2 x 30 ms (a loaded machine), kills it with SIGKILL and exits 143.
+ */
+const NODE_TSX = [process.execPath, '--import', 'tsx'];
 const CLI = fileURLToPath(new URL('../../examples/cli.ts', import.meta.url));
 
 interface Run {
@@ -24,7 +28,7 @@ interface Run {
 function cli(args: string[], options: { shell?: string } = {}): Run {
   const child = options.shell
     ? spawn('bash', ['-c', options.shell], { cwd: ROOT, env: { ...process.env, IPMI_PASSWORD: 'password' } })
-    : spawn(TSX, [CLI, ...args], { cwd: ROOT, env: { ...process.env, IPMI_PASSWORD: 'password' } });
+    : spawn(NODE_TSX[0]!, [...NODE_TSX.slice(1), CLI, ...args], { cwd: ROOT, env: { ...process.env, IPMI_PASSWORD: 'password' } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -176,7 +180,7 @@ describe('interop: CLI activate/deactivate vs ipmi_sim', function () {
   it('on a terminal: raw mode, ~? help, ~. quits and deactivates, the terminal is restored', async function () {
     if (!whichBinary('python3')) this.skip();
     // A pseudo-terminal driven by what the CLI prints: each keystroke waits for the output it depends on.
-    const cmd = `'${TSX}' '${CLI}' activate ${conn.join(' ')}; echo "EXIT=$?"; stty -a | grep -o -- '-\\?icanon' | head -1`;
+    const cmd = `${NODE_TSX.map((w) => `'${w}'`).join(' ')} '${CLI}' activate ${conn.join(' ')}; echo "EXIT=$?"; stty -a | grep -o -- '-\\?icanon' | head -1`;
     const steps = [
       ['', '[SOL Session operational'],
       ['tty-line\r', 'tty-line'],
