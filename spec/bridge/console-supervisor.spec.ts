@@ -10,6 +10,7 @@ import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream } from '../../lib
 import { ConsoleSupervisor, isStatedError, type ReconnectEvent, type SupervisorHooks } from '../../lib/bridge/console-supervisor.js';
 import { DEFAULT_RECONNECT, backoffWindow, type ReconnectOptions } from '../../lib/bridge/bridge-settings.js';
 import { turns } from './fake-console-source.js';
+import { mulberry32 as seeded } from '../../fixtures/random.js';
 
 class Stream extends PassThrough implements ConsoleStream {
   deactivations = 0;
@@ -158,17 +159,6 @@ describe('bridge/console-supervisor', () => {
   });
 });
 
-/** A seeded uniform [0, 1) generator (mulberry32): the same spread on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** How long one attempt takes while the network is cut: the handshake's first step, 1 s x (1 + 3 retries). */
 const ATTEMPT_IN_CUT_MS = 4000;
