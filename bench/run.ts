@@ -90,7 +90,8 @@ function machine(): Machine {
 }
 
 /**
- * `--storm-consoles=N --storm-bytes=N --storm-baseline=N --storm-echo=N --storm-shared-transport`: the boot storm's size for one run
+ * `--storm-consoles=N --storm-bytes=N --storm-baseline=N --storm-echo=N --storm-shared-transport --storm-log-flush-ms=N`: the boot
+ * storm's size and options for one run
  * (e.g. a short A/B loop while optimising); the report records the config used.
  */
 function stormOverrides(storm: BootStormConfig): BootStormConfig {
@@ -105,6 +106,7 @@ function stormOverrides(storm: BootStormConfig): BootStormConfig {
     baselineConsoles: arg('baseline') ?? storm.baselineConsoles,
     echoConsoles: arg('echo') ?? storm.echoConsoles,
     ...(process.argv.includes('--storm-shared-transport') ? { sharedTransport: true } : {}),
+    ...(arg('log-flush-ms') !== undefined ? { logFlushMs: arg('log-flush-ms') } : {}),
   };
 }
 

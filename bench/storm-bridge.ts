@@ -17,6 +17,8 @@ export interface StormBridgeConfig {
   logDir: string;
   /** one UDP socket for every session instead of one per session (the default) */
   sharedTransport?: boolean;
+  /** the console logs' flushMs (coalesced log writes); unset: the library's default */
+  logFlushMs?: number;
 }
 
 export interface StormBridgeMetrics {
@@ -47,6 +49,7 @@ async function main(): Promise<void> {
     idleTimeoutMs: 600_000,
     capture: true,
     logDir: config.logDir,
+    ...(config.logFlushMs !== undefined ? { log: { flushMs: config.logFlushMs } } : {}),
   });
   manager.on('console-event', () => undefined); // errors are counted in metrics, never thrown
   const consoles: { nodeId: string; port: number }[] = [];

@@ -43,4 +43,6 @@ export interface BootStormConfig {
   cipherSuite: number;
   /** the bridge's sessions share one UDP socket instead of one each */
   sharedTransport?: boolean;
+  /** the console logs' coalescing interval (log option flushMs); unset: the library's default */
+  logFlushMs?: number;
 }

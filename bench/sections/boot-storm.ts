@@ -259,6 +259,7 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
       cipherSuite: cfg.cipherSuite,
       logDir,
       ...(cfg.sharedTransport ? { sharedTransport: true } : {}),
+      ...(cfg.logFlushMs !== undefined ? { logFlushMs: cfg.logFlushMs } : {}),
     } satisfies StormBridgeConfig,
     { readyTimeoutMs: 120_000, nodeArgs: ['--expose-gc'] },
   );

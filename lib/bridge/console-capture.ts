@@ -28,6 +28,10 @@ export interface ConsoleLogFileOptions {
   timestamps?: boolean;
   /** bytes queued for a slow disk before output is dropped; default 1 MiB */
   pendingBytes?: number;
+  /** console output gathered this long before one file write; default 250 ms, 0 = every chunk at once */
+  flushMs?: number;
+  /** ... or until this many bytes are gathered; default 64 KiB */
+  flushBytes?: number;
 }
 
 export interface CaptureOptions {
@@ -127,6 +131,7 @@ export class ConsoleCapture {
   readonly record: ConsoleRecord;
   readonly viewers: ViewerSet<net.Socket>;
   readonly #options: CaptureOptions;
+  readonly #clock: Clock;
   #writer: Viewer<net.Socket> | undefined;
   #log: ConsoleLogSink | undefined;
   #stream: ConsoleStream | undefined;
@@ -135,6 +140,7 @@ export class ConsoleCapture {
   constructor(options: CaptureOptions, clock: Clock, hooks: CaptureHooks) {
     checkCaptureOptions(options);
     this.#options = options;
+    this.#clock = clock;
     this.record = new ConsoleRecord({ historyBytes: options.historyBytes, clock, wallTime: options.wallTime });
     this.viewers = new ViewerSet<net.Socket>({
       viewers: options.viewers,
@@ -185,7 +191,7 @@ export class ConsoleCapture {
   async open(): Promise<void> {
     const { logDir, log, logName, wallTime } = this.#options;
     if (logDir === undefined || this.#log) return;
-    this.#log = await openConsoleLog({ dir: logDir, nodeId: logName ?? 'console', ...log, wallTime });
+    this.#log = await openConsoleLog({ dir: logDir, nodeId: logName ?? 'console', ...log, wallTime, clock: this.#clock });
     this.#log.on('error', () => undefined); // counted in lastError and the drop counters; the console goes on
     this.record.addSink(this.#log);
   }

@@ -5,9 +5,13 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import {
   DEFAULT_LOG_FILE_BYTES,
+  DEFAULT_LOG_FLUSH_BYTES,
+  DEFAULT_LOG_FLUSH_MS,
   DEFAULT_LOG_KEEP,
   DEFAULT_LOG_PENDING_BYTES,
   MAX_LOG_FILE_BYTES,
+  MAX_LOG_FLUSH_BYTES,
+  MAX_LOG_FLUSH_MS,
   MAX_LOG_KEEP,
   MAX_LOG_PENDING_BYTES,
   MIN_LOG_FILE_BYTES,
@@ -212,6 +216,11 @@ describe('console/log-sink', () => {
       { keep: MAX_LOG_KEEP + 1 },
       { pendingBytes: 0 },
       { pendingBytes: MAX_LOG_PENDING_BYTES + 1 },
+      { flushMs: -1 },
+      { flushMs: MAX_LOG_FLUSH_MS + 1 },
+      { flushMs: 0.5 },
+      { flushBytes: 0 },
+      { flushBytes: MAX_LOG_FLUSH_BYTES + 1 },
     ];
     for (const options of outOfBounds) {
       const error = await openConsoleLog({ dir, nodeId: 'n', ...options }).then(
@@ -221,5 +230,92 @@ describe('console/log-sink', () => {
       expect(isIpmiError(error, 'IPMI_ERR_BAD_ARGUMENT'), JSON.stringify(options)).to.equal(true);
     }
     expect(await readdir(dir)).to.deep.equal([]);
+  });
+
+  describe('coalesced log writes', () => {
+    /** Each file write the sink makes, as it made it. */
+    function recordingDisks(): { writes: Buffer[]; factory: () => Writable } {
+      const writes: Buffer[] = [];
+      return {
+        writes,
+        factory: () => new Writable({ write: (chunk: Buffer, _enc, cb) => (writes.push(chunk), cb()) }),
+      };
+    }
+    const packets = (n: number, size = 255): Buffer[] => Array.from({ length: n }, (_, i) => pattern(i * size, size));
+
+    it('has named defaults: 250 ms or 64 KiB gathered per file write', () => {
+      expect(DEFAULT_LOG_FLUSH_MS).to.equal(250);
+      expect(DEFAULT_LOG_FLUSH_BYTES).to.equal(64 * 1024);
+    });
+
+    it('packets at line rate (22 ms apart) reach the file as one write per flushMs, byte-exact, in order', async () => {
+      const clock = new ManualClock();
+      const console = recordingDisks();
+      const audit = recordingDisks();
+      const sink = await openConsoleLog({ dir, nodeId: 'coalesce', clock, streamFactory: (f) => (f.endsWith('.audit.log') ? audit : console).factory() });
+      const sent = packets(45); // one second of a 115200-baud console in 255-byte SOL packets
+      for (const p of sent) {
+        sink.write(p);
+        clock.advance(22);
+      }
+      await sink.close();
+      const joined = Buffer.concat(console.writes);
+      expect(joined.equals(Buffer.concat(sent)), 'byte-exact').to.equal(true);
+      expect(console.writes.length, 'one write per 250 ms of output, not one per packet').to.equal(4);
+      expect(sink.stats).to.include({ fileWrites: 4, bytesWritten: 45 * 255, bytesDropped: 0 });
+    });
+
+    it('nothing is written before flushMs, everything at flushMs; close() writes what is gathered', async () => {
+      const clock = new ManualClock();
+      const disks = recordingDisks();
+      const sink = await openConsoleLog({ dir, nodeId: 'timer', clock, flushMs: 100, streamFactory: disks.factory });
+      sink.write(Buffer.from('boot '));
+      clock.advance(99);
+      sink.write(Buffer.from('log'));
+      expect(disks.writes).to.have.length(0);
+      expect(sink.stats.pendingBytes, 'gathered bytes count against pendingBytes').to.equal(8);
+      expect(sink.stats.bytesWritten, 'accepted').to.equal(8);
+      clock.advance(1);
+      expect(disks.writes.map(String)).to.deep.equal(['boot log']);
+      sink.write(Buffer.from(' tail'));
+      clock.advance(50);
+      await sink.close();
+      expect(disks.writes.map(String)).to.deep.equal(['boot log', ' tail']);
+      expect(clock.pending(), 'no timer left behind').to.equal(0);
+    });
+
+    it('flushBytes writes at once, without waiting for the timer; flushMs 0 writes every chunk', async () => {
+      const clock = new ManualClock();
+      const a = recordingDisks();
+      const bySize = await openConsoleLog({ dir, nodeId: 'size', clock, flushBytes: 1000, streamFactory: a.factory });
+      for (const p of packets(8)) bySize.write(p); // 2040 bytes: writes at 1020 and 2040
+      expect(a.writes.map((w) => w.length)).to.deep.equal([1020, 1020]);
+      const b = recordingDisks();
+      const atOnce = await openConsoleLog({ dir, nodeId: 'once', clock, flushMs: 0, streamFactory: b.factory });
+      for (const p of packets(3)) atOnce.write(p);
+      expect(b.writes.map((w) => w.length)).to.deep.equal([255, 255, 255]);
+      await Promise.all([bySize.close(), atOnce.close()]);
+    });
+
+    it('never gathers more than half of pendingBytes', async () => {
+      const clock = new ManualClock();
+      const disks = recordingDisks();
+      const sink = await openConsoleLog({ dir, nodeId: 'half', clock, pendingBytes: 2000, streamFactory: disks.factory });
+      for (const p of packets(4)) sink.write(p);
+      expect(disks.writes.map((w) => w.length)).to.deep.equal([1020]);
+      await sink.close();
+    });
+
+    it('a disk that fails with output gathered: those bytes move from written to dropped', async () => {
+      const clock = new ManualClock();
+      const disk = new StuckDisk();
+      const sink = await openConsoleLog({ dir, nodeId: 'fails', clock, streamFactory: (file) => (file.endsWith('.audit.log') ? new StuckDisk() : disk) });
+      sink.on('error', () => undefined);
+      sink.write(Buffer.from('gathered'));
+      disk.destroy(new Error('EIO: i/o error'));
+      await new Promise((resolve) => disk.once('close', resolve));
+      expect(sink.stats).to.include({ failed: true, bytesWritten: 0, bytesDropped: 8, chunksDropped: 1, pendingBytes: 0 });
+      expect(clock.pending()).to.equal(0);
+    });
   });
 });
