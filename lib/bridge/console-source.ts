@@ -39,10 +39,13 @@ export type StealPolicy = 'never' | 'own' | 'always';
 
 export interface ConsoleOpenOptions {
   /**
-   * Whom to take the console over from. The bridge's first attempt passes 'never'; on IPMI_ERR_SOL_IN_USE it
-   * tries once more with its policy ('own' by default), unless that policy is 'never'.
+   * Whom to take the console over from, should another session hold it: the bridge's policy ('own' by default),
+   * on every attempt. A source applies it only when the console is held, so a free console is opened as with
+   * 'never', and a held one is taken over in the same session (no second handshake).
    */
   steal: StealPolicy;
+  /** The source calls it when it took the console over from another session (the bridge's metrics.steals). */
+  onSteal?: () => void;
   /** 0 for the first attempt (a client connected, or 'always' mode started); n for the n-th retry after a
    *  failed attempt or a lost console. Resets to 0 once a console is open. */
   attempt: number;

@@ -4,9 +4,10 @@
  * lifecycle, not its bytes: the bridge wires the data path through `attach`.
  *
  * - Serialized: a console is opened only after the previous one's deactivate() settled (bounded by
- *   `deactivateTimeoutMs`). The first attempt passes steal 'never'; if the console is "in use"
- *   (IPMI_ERR_SOL_IN_USE), it is opened once more passing the `steal` policy (unless it is 'never').
- *   IPMI_ERR_SOL_IN_USE after that is a stated answer: the round ends, no retry loop.
+ *   `deactivateTimeoutMs`). Every attempt passes the `steal` policy: a held console is taken over within the
+ *   attempt's own session ("steal in one session": before, a first attempt with 'never' failed as in use and a
+ *   second one opened another session, two handshakes per BMC for every console back after a network cut).
+ *   IPMI_ERR_SOL_IN_USE is then a stated answer: the round ends, no retry loop.
  * - An attempt longer than `openTimeoutMs` is aborted and counts as IPMI_ERR_TIMEOUT.
  * - An error the far end stated (PERMANENT_ERRORS, not `inferred`: a RAKP status code, a completion code) ends
  *   the round: `gaveUp` is called, no retry. One inferred from silence (IPMI_ERR_AUTH "never answered RAKP 1"
@@ -21,7 +22,7 @@
  */
 import createDebug from 'debug';
 import type { Clock, ClockTimer } from '../clock.js';
-import { IpmiError, isIpmiError, type IpmiErrorCode } from '../errors.js';
+import { IpmiError, type IpmiErrorCode } from '../errors.js';
 import { backoffDelay, type ReconnectOptions } from './bridge-settings.js';
 import type { ConsoleOpenOptions, ConsoleSource, ConsoleStream, StealPolicy } from './console-source.js';
 
@@ -209,17 +210,15 @@ export class ConsoleSupervisor {
     this.#attach(stream);
   }
 
-  async #openWithSteal(signal: AbortSignal): Promise<ConsoleStream> {
-    const attempt = this.#attempt;
-    try {
-      return await this.#openOnce(signal, { steal: 'never', attempt });
-    } catch (error) {
-      const { steal } = this.#settings;
-      if (steal === 'never' || !isIpmiError(error, 'IPMI_ERR_SOL_IN_USE') || signal.aborted) throw error;
-      debug('%s console in use: opening with steal %s', this.#label(), steal);
-      this.counters.steals++;
-      return this.#openOnce(signal, { steal, attempt });
-    }
+  #openWithSteal(signal: AbortSignal): Promise<ConsoleStream> {
+    return this.#openOnce(signal, {
+      steal: this.#settings.steal,
+      attempt: this.#attempt,
+      onSteal: () => {
+        debug('%s console was held: taken over (steal %s)', this.#label(), this.#settings.steal);
+        this.counters.steals++;
+      },
+    });
   }
 
   /** source.open() that settles when the signal fires; a stream it still resolves afterwards is released. */

@@ -49,6 +49,7 @@ export class IpmiConsoleSource implements ConsoleSource {
         ...solOptions,
         instance: solInstance,
         steal: options?.steal ?? 'never',
+        ...(options?.onSteal ? { onSteal: options.onSteal } : {}),
         onRelease: () => session.close(), // idempotent
       });
     } catch (error) {

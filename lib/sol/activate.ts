@@ -59,6 +59,8 @@ export interface ActivateSolOptions {
   steal?: SolStealPolicy | boolean;
   /** Sessions this process activated SOL in, for steal 'own' (default: the process-wide ownSolSessions). */
   ownSessions?: SolSessionRegistry;
+  /** Called when the payload was held by another session and this activation took it over. */
+  onSteal?: () => void;
   solPort?: SolPortPolicy;
   workarounds?: SolWorkarounds;
   /** Fixed retransmission interval, or the adaptive timeout's initial value and ceiling (default 500 ms). */
@@ -147,7 +149,7 @@ export async function activateSol(host: SolHost, options: ActivateSolOptions = {
   const instance = validate(options);
   const steal = stealPolicyOf(options.steal);
   const ownSessions = options.ownSessions ?? ownSolSessions;
-  const rsp = await activatePayload(host, instance, steal, ownSessions);
+  const rsp = await activatePayload(host, instance, steal, ownSessions, options.onSteal);
   let info: ActivatePayloadResponse;
   try {
     info = decodeActivatePayloadResponse(rsp.data);
@@ -182,7 +184,13 @@ export async function activateSol(host: SolHost, options: ActivateSolOptions = {
  * request: the BMC may activate the payload even when its answer is lost, and our next session must be able
  * to take it back with 'own'.
  */
-async function activatePayload(host: SolHost, instance: number, steal: SolStealPolicy, ownSessions: SolSessionRegistry): Promise<IpmiCommandResponse> {
+async function activatePayload(
+  host: SolHost,
+  instance: number,
+  steal: SolStealPolicy,
+  ownSessions: SolSessionRegistry,
+  onSteal: (() => void) | undefined,
+): Promise<IpmiCommandResponse> {
   const aux = (host.confidentiality ? SolActivateAux.ENCRYPT : 0) | (host.integrity ? SolActivateAux.AUTHENTICATE : 0) | SolActivateAux.ALERTS_DEFERRED;
   const request = () => host.request({ netFn: NetFn.APP, cmd: Cmd.ACTIVATE_PAYLOAD, data: encodeActivatePayload(instance, aux) });
   const bmc = bmcOf(host);
@@ -199,6 +207,7 @@ async function activatePayload(host: SolHost, instance: number, steal: SolStealP
         fatal: true,
       });
     }
+    if (rsp.completionCode === 0) onSteal?.();
   }
   if (rsp.completionCode === 0) return rsp;
   // Refused: this session holds nothing, unless a lost answer to our own first request activated it (0x80).

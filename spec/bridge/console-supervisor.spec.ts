@@ -107,17 +107,17 @@ describe('bridge/console-supervisor', () => {
     expect(reconnects.map((r) => r.error.code)).to.deep.equal(['IPMI_ERR_TIMEOUT']);
   });
 
-  it('a stated error ends the round: gaveUp, no retry armed; steal policy tried once after IPMI_ERR_SOL_IN_USE', async () => {
+  it('a stated error ends the round: gaveUp, no retry armed; the steal policy goes with the first attempt', async () => {
     const inUse = new IpmiError('IPMI_ERR_SOL_IN_USE', 'held by someone else', { completionCode: 0x80 });
     const source = new ScriptedSource([inUse, inUse]);
     const { clock, log, supervisor } = harness(source);
     supervisor.ensure();
     await turns(5);
-    expect(source.calls.map((c) => c.steal)).to.deep.equal(['never', 'own']);
+    expect(source.calls.map((c) => c.steal)).to.deep.equal(['own']);
     expect(log).to.deep.equal(['error IPMI_ERR_SOL_IN_USE', 'gave up IPMI_ERR_SOL_IN_USE']);
     expect(clock.pending(), 'no retry armed, the open timeout cancelled').to.equal(0);
     clock.advance(60_000);
-    expect(source.calls).to.have.length(2);
+    expect(source.calls).to.have.length(1);
     expect(supervisor.phase).to.equal('idle');
     expect(isStatedError(new IpmiError('IPMI_ERR_AUTH', 'status 0x0d'))).to.equal(true);
     expect(isStatedError(new IpmiError('IPMI_ERR_AUTH', 'silence', { inferred: true }))).to.equal(false);

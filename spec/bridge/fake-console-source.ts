@@ -270,6 +270,7 @@ export class FakeConsoleSource extends EventEmitter implements ConsoleSource {
         throw new IpmiError('IPMI_ERR_SOL_IN_USE', 'SOL payload already active on another session', { completionCode: 0x80 });
       }
       this.steals++;
+      options.onSteal?.();
       this.heldElsewhere = false;
       for (const stream of [...this.#held]) {
         this.#held.delete(stream);

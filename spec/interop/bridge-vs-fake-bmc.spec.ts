@@ -259,10 +259,12 @@ describe('interop: console bridge vs the fake BMC (real TCP clients)', function 
 
     const clientB = await connect(portOf(b.url));
     await echo(clientB, 'b after restart\r');
+    const sessionsBefore = bmc.stats.sessionsOpened;
     const client = await connect(portOf(a.url));
     await echo(client, 'a after restart\r'); // SOL was held by the stale session: the bridge took it over
     const metrics = (): BridgeMetrics => second.list().find((e) => e.nodeId === 'node-a')!.metrics;
     expect(metrics().steals).to.equal(1);
+    expect(bmc.stats.sessionsOpened - sessionsBefore, 'taken over within one session: one handshake').to.equal(1);
     expect(isIpmiError(await staleClosed, 'IPMI_ERR_SOL_DEACTIVATED')).to.equal(true);
     const activations = bmc.stats.solActivations;
     for (let i = 0; i < 50; i++) {
