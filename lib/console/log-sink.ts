@@ -10,7 +10,7 @@
  * - Rotation by size, classical logrotate style (`node.log` -> `node.log.1` ... `node.log.<keep>`, the oldest
  *   removed), by rotating-file-stream: zero dependencies, types included, maintained, size rotation with a kept
  *   count and no compression or timers unless asked. A single write is never split between two files, so a file
- *   can exceed `maxFileBytes` by one chunk (a few KiB of console output).
+ *   can exceed `maxFileBytes` by one write (at most `flushBytes` of console output, see below).
  * - Writing never blocks the console: `write()` queues and returns; when the sink holds `pendingBytes` (a slow or
  *   stuck disk), further output is dropped and counted (`bytesDropped`), and one audit line says how much once
  *   writing resumes. Memory per sink is bounded by `pendingBytes` per file.

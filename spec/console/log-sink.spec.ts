@@ -120,9 +120,11 @@ describe('console/log-sink', () => {
   it('rotates under a 5 MB burst: node.log.1..keep, the newest bytes kept byte-exact, files near maxFileBytes', async () => {
     const maxFileBytes = 1024 * 1024;
     const keep = 3;
-    const sink = await openConsoleLog({ dir, nodeId: 'burst', maxFileBytes, keep, pendingBytes: 256 * 1024 });
-    const total = 5 * 1000 * 1000;
     const chunk = 4096;
+    // flushBytes: one file write is at most one chunk, so a file exceeds maxFileBytes by at most that (a gathered
+    // write that a slow turn cut short by the flush timer is smaller still)
+    const sink = await openConsoleLog({ dir, nodeId: 'burst', maxFileBytes, keep, pendingBytes: 256 * 1024, flushBytes: chunk });
+    const total = 5 * 1000 * 1000;
     for (let at = 0; at < total; at += chunk) {
       // The source's pace: the sink is never blocked, so the spec waits for the disk like a BMC at line rate.
       await drained(sink, 128 * 1024);
