@@ -80,7 +80,10 @@ for (const suite of [17, 2]) {
     async function withHeldAnswer(tamper: (genuine: Buffer, env: RmcpEnvelope) => Promise<void>): Promise<void> {
       let held: { bytes: Buffer; env: RmcpEnvelope } | undefined;
       relay.toClient = (bytes, env) => {
-        if (held || env?.format !== 'v2.0' || env.sessionId === 0 || env.payloadType !== PayloadType.IPMI) return undefined;
+        // This session's answer only: another session on the same relay (the wrong-session case opens one) may still
+        // get a late answer to a retransmitted request of its own handshake, and holding that one instead would make
+        // the "misrouted" packet genuine for it (seen under load, CI run z2-1-b).
+        if (held || env?.format !== 'v2.0' || env.sessionId !== session.consoleSessionId || env.payloadType !== PayloadType.IPMI) return undefined;
         held = { bytes: Buffer.from(bytes), env };
         return null;
       };
