@@ -197,7 +197,7 @@ for (const suite of [17, 2]) {
       // Deliver a re-signed copy in place of the genuine answer; the genuine one then is a replay.
       let held: { bytes: Buffer; env: RmcpEnvelope } | undefined;
       relay.toClient = (bytes, env) => {
-        if (held || env?.format !== 'v2.0' || env.sessionId === 0 || env.payloadType !== PayloadType.IPMI) return undefined;
+        if (held || env?.format !== 'v2.0' || env.sessionId !== session.consoleSessionId || env.payloadType !== PayloadType.IPMI) return undefined;
         held = { bytes: Buffer.from(bytes), env };
         const payload = decodeV20(bytes, keys.crypto, true).payload;
         forged = encodeV20({ payloadType: PayloadType.IPMI, sessionId: env.sessionId, sequence: env.sequence, payload, authenticate: true, encrypt: aes, crypto: keys.crypto, iv: randomBytes(16) });
