@@ -269,8 +269,6 @@ export class ConsoleLogSink extends EventEmitter implements RecordSink {
 
   /** One file write of everything gathered (coalesced log writes). */
   #writeGathered(): void {
-    this.#flushTimer?.cancel();
-    this.#flushTimer = undefined;
     if (this.#gatheredBytes === 0) return;
     const chunk = this.#gathered.length === 1 ? this.#gathered[0]! : Buffer.concat(this.#gathered, this.#gatheredBytes);
     this.#dropGathered();
@@ -278,7 +276,10 @@ export class ConsoleLogSink extends EventEmitter implements RecordSink {
     this.#stats.fileWrites++;
   }
 
+  /** Empty the gathered output and stop its flush timer (armed only while something is gathered). */
   #dropGathered(): void {
+    this.#flushTimer?.cancel();
+    this.#flushTimer = undefined;
     this.#gathered = [];
     this.#gatheredBytes = 0;
     this.#gatheredConsoleBytes = 0;
@@ -331,8 +332,6 @@ export class ConsoleLogSink extends EventEmitter implements RecordSink {
       this.#stats.bytesWritten -= this.#gatheredConsoleBytes;
       this.#stats.bytesDropped += this.#gatheredConsoleBytes;
       this.#stats.chunksDropped += this.#gathered.length;
-      this.#flushTimer?.cancel();
-      this.#flushTimer = undefined;
       this.#dropGathered();
     }
     if (this.listenerCount('error') > 0) this.emit('error', this.#lastError);
