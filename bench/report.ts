@@ -56,6 +56,8 @@ export interface Figures {
     connectMs: { ours: { p50: number; p95: number; ok: number; n: number }; baseline: { p50: number; p95: number; ok: number; n: number }; ratioP50: number; ratioP95: number };
     backToBack: { ours: { ok: number; n: number }; baseline: { ok: number; n: number; solInUse: number; pauseMs: number } };
     keystrokeMs: { ours: { p50: number; p99: number }; baseline: { p50: number; p99: number }; ratioP50: number; ratioP99: number };
+    /** the same once the JIT is warm: n keystrokes measured after `warmup` more */
+    warmKeystrokeMs?: { ours: { p50: number; p99: number }; baseline: { p50: number; p99: number }; ratioP50: number; ratioP99: number; n: number };
     ironicDefaultCommandMs?: number;
   };
   fakeBmc?: {
@@ -109,13 +111,21 @@ export function figures(r: Results): Figures {
         baseline: { ok: bb.filter((t) => t.ok).length, n: bb.length, solInUse: bb.filter((t) => t.failure === 'sol-in-use').length, pauseMs: s.baseline.connectBackToBack.pauseMs },
       },
       keystrokeMs: keys(s.ours.keystrokeMs, s.baseline.keystrokeMs),
+      ...(s.ours.warmKeystrokeMs && s.baseline.warmKeystrokeMs
+        ? { warmKeystrokeMs: { ...keys(s.ours.warmKeystrokeMs, s.baseline.warmKeystrokeMs), n: s.ours.warmKeystrokeMs.length } }
+        : {}),
       ...(s.ironicDefaultCommand ? { ironicDefaultCommandMs: s.ironicDefaultCommand.ms } : {}),
     };
     const i = f.ipmiSim;
     f.targets.push(
       { name: 'ipmi_sim bulk throughput', target: '>= 1.0x baseline', value: `${i.bulkMBps.ratio.toFixed(2)}x`, met: i.bulkMBps.ratio >= 1 },
       { name: 'connect-to-first-echo p50', target: '<= 0.25x baseline', value: `${i.connectMs.ratioP50.toFixed(2)}x`, met: i.connectMs.ratioP50 <= 0.25 },
+      { name: 'ipmi_sim keystroke echo p50 / p99, first keystrokes', target: '<= 1.0x baseline', value: `${i.keystrokeMs.ratioP50.toFixed(2)}x / ${i.keystrokeMs.ratioP99.toFixed(2)}x`, met: i.keystrokeMs.ratioP50 <= 1 && i.keystrokeMs.ratioP99 <= 1 },
     );
+    const w = i.warmKeystrokeMs;
+    if (w) {
+      f.targets.push({ name: 'ipmi_sim keystroke echo p50 / p99, warm', target: '<= 1.0x baseline', value: `${w.ratioP50.toFixed(2)}x / ${w.ratioP99.toFixed(2)}x`, met: w.ratioP50 <= 1 && w.ratioP99 <= 1 });
+    }
   }
   const b = r.fakeBmc;
   if (b) {
@@ -251,7 +261,11 @@ export function renderReport(r: Results, f: Figures = figures(r)): string {
     out.push(`| Bulk BMC -> TCP client, ${(r.ipmiSim!.bulkBytes / 1024).toFixed(0)} KiB, MB/s (median) | ${i.bulkMBps.ours.toFixed(2)} | ${i.bulkMBps.baseline.toFixed(2)} | ${x2(i.bulkMBps.ratio)} |`);
     out.push(`| Connect-to-first-echo p50 / p95, ms | ${ms(i.connectMs.ours.p50)} / ${ms(i.connectMs.ours.p95)} (${i.connectMs.ours.ok}/${i.connectMs.ours.n} ok, back to back) | ${ms(i.connectMs.baseline.p50)} / ${ms(i.connectMs.baseline.p95)} (${i.connectMs.baseline.ok}/${i.connectMs.baseline.n} ok, \`sol deactivate\` before each) | ${x2(i.connectMs.ratioP50)} / ${x2(i.connectMs.ratioP95)} |`);
     out.push(`| Reconnect right away (${i.backToBack.baseline.pauseMs} ms pause for the baseline, none for ours) | ${i.backToBack.ours.ok}/${i.backToBack.ours.n} ok | ${i.backToBack.baseline.ok}/${i.backToBack.baseline.n} ok (${i.backToBack.baseline.solInUse} "SOL payload already active") | |`);
-    out.push(`| Keystroke echo p50 / p99, ms | ${ms(i.keystrokeMs.ours.p50)} / ${ms(i.keystrokeMs.ours.p99)} | ${ms(i.keystrokeMs.baseline.p50)} / ${ms(i.keystrokeMs.baseline.p99)} | ${x2(i.keystrokeMs.ratioP50)} / ${x2(i.keystrokeMs.ratioP99)} |`);
+    out.push(`| Keystroke echo p50 / p99, ms (the console's first ${r.ipmiSim!.ours.keystrokeMs.length}) | ${ms(i.keystrokeMs.ours.p50)} / ${ms(i.keystrokeMs.ours.p99)} | ${ms(i.keystrokeMs.baseline.p50)} / ${ms(i.keystrokeMs.baseline.p99)} | ${x2(i.keystrokeMs.ratioP50)} / ${x2(i.keystrokeMs.ratioP99)} |`);
+    const w = i.warmKeystrokeMs;
+    if (w) {
+      out.push(`| Keystroke echo p50 / p99, ms, warm (${w.n} after ${r.config.warmupKeystrokes} more, both sides) | ${ms(w.ours.p50)} / ${ms(w.ours.p99)} | ${ms(w.baseline.p50)} / ${ms(w.baseline.p99)} | ${x2(w.ratioP50)} / ${x2(w.ratioP99)} |`);
+    }
     out.push(`| CPU s per MB moved (bridge process vs socat x2 + ipmitool) | ${i.cpuSPerMB.ours.toFixed(3)} | ${i.cpuSPerMB.baseline.toFixed(3)} | ${x2(i.cpuSPerMB.ratio)} |`);
     out.push('');
   }

@@ -10,6 +10,13 @@ export interface BenchConfig {
   backToBackPauseMs: number;
   recoveryPauseMs: number;
   keystrokes: number;
+  /**
+   * Keystroke echo on ipmi_sim again once the JIT is warm (bench/sections/ipmi-sim.ts): this many keystrokes
+   * typed and not counted, then `warmKeystrokes` measured. Their sum is a multiple of 15 (SOL sequence numbers
+   * run 1..15), so each side's last SOL sequence number is where the cold run left it (ipmi_sim E8).
+   */
+  warmupKeystrokes: number;
+  warmKeystrokes: number;
   bulkReps: number;
   simBulkBytes: number;
   fakeBulkBytes: number;

@@ -7,13 +7,17 @@ import { freeTcpPort } from '../../spec/helpers/peers.js';
 import { serveSocket } from '../lib/hosts.js';
 import { solDeactivate, startSocatConsole } from '../lib/baseline.js';
 import { startNodeChild } from '../lib/node-child.js';
+import type { ConsoleClient } from '../lib/client.js';
 import { bulkTrial, connectTrial, keystrokeTrials, openConsole, sleep, type BulkTrial, type ConnectTrial } from '../lib/trials.js';
 import type { BridgeProcessConfig } from '../bridge-process.js';
 import type { BenchConfig, Log } from '../lib/config.js';
 
 export interface SideBySide {
   connect: { trials: ConnectTrial[]; pauseMs: number; recovery?: string };
+  /** the first keystrokes of the console (a cold JIT for ours) */
   keystrokeMs: number[];
+  /** after cfg.warmupKeystrokes more: the steady state of a long-running process */
+  warmKeystrokeMs?: number[];
   bulk: BulkTrial[];
 }
 
@@ -51,6 +55,7 @@ export async function runIpmiSim(cfg: BenchConfig, pwFile: string, log: Log): Pr
     log(`ours connect: ${summary(oursConnect)}`);
     let client = await openConsole(oursPort);
     const oursKeys = await keystrokeTrials(client, cfg.keystrokes, 2);
+    const oursWarmKeys = await warmKeystrokeTrials(client, cfg);
     const oursBulk: BulkTrial[] = [];
     await bulkTrial(client, 16_384, () => [bridge.pid], 30_000); // warm-up
     for (let i = 0; i < cfg.bulkReps; i++) oursBulk.push(await bulkTrial(client, cfg.simBulkBytes, () => [bridge.pid], 60_000, sim.pid));
@@ -83,6 +88,7 @@ export async function runIpmiSim(cfg: BenchConfig, pwFile: string, log: Log): Pr
     await sleep(cfg.recoveryPauseMs);
     client = await openConsole(socat.port);
     const baseKeys = await keystrokeTrials(client, cfg.keystrokes, 2);
+    const baseWarmKeys = await warmKeystrokeTrials(client, cfg);
     const baseBulk: BulkTrial[] = [];
     await bulkTrial(client, 16_384, () => socat.tree(), 30_000);
     for (let i = 0; i < cfg.bulkReps; i++) baseBulk.push(await bulkTrial(client, cfg.simBulkBytes, () => socat.tree(), 60_000, sim.pid));
@@ -104,11 +110,12 @@ export async function runIpmiSim(cfg: BenchConfig, pwFile: string, log: Log): Pr
     }
 
     return {
-      ours: { connect: { trials: oursConnect, pauseMs: 0 }, keystrokeMs: oursKeys, bulk: oursBulk },
+      ours: { connect: { trials: oursConnect, pauseMs: 0 }, keystrokeMs: oursKeys, warmKeystrokeMs: oursWarmKeys, bulk: oursBulk },
       baseline: {
         connect: { trials: baseConnect, pauseMs: cfg.recoveryPauseMs, recovery: 'ipmitool sol deactivate before each trial' },
         connectBackToBack: { trials: backToBack, pauseMs: cfg.backToBackPauseMs },
         keystrokeMs: baseKeys,
+        warmKeystrokeMs: baseWarmKeys,
         bulk: baseBulk,
       },
       ...(ironicDefaultCommand ? { ironicDefaultCommand } : {}),
@@ -117,6 +124,16 @@ export async function runIpmiSim(cfg: BenchConfig, pwFile: string, log: Log): Pr
   } finally {
     for (const c of cleanups) await c().catch(() => undefined);
   }
+}
+
+/**
+ * Keystroke echo once the JIT is warm. The first few hundred keystrokes of a fresh bridge process run partly in
+ * V8's baseline tier (a profile shows its IC builtins and TurboFan compiling on a helper thread meanwhile); a
+ * conductor's process runs for days with every console on the same code. Both sides get the same warm-up.
+ */
+async function warmKeystrokeTrials(client: ConsoleClient, cfg: BenchConfig): Promise<number[]> {
+  await keystrokeTrials(client, cfg.warmupKeystrokes, 2);
+  return keystrokeTrials(client, cfg.warmKeystrokes, 2);
 }
 
 function summary(trials: ConnectTrial[]): string {
