@@ -114,11 +114,10 @@ describe('bridge/console-bridge', function () {
     client.socket.pause();
     const stream = await opened;
     stream.produce(total);
-    await waitUntil(() => stream.producerBlocked && bridge.metrics.pendingToClient > 0, 'the console to be paused', 15_000);
-    const stalledAt = stream.produced;
+    const stalledAt = await settledStall(stream, () => bridge.metrics.pendingToClient > 0);
     expect(stalledAt).to.be.below(total);
     // many event-loop turns later (each one a chance for the fake BMC to produce): still stalled
-    await turns(50);
+    await turns(200);
     expect(stream.produced).to.equal(stalledAt);
     expect(stream.readableLength).to.be.at.most(16 * 1024);
     const metrics = bridge.metrics;
@@ -541,3 +540,19 @@ describe('bridge/console-bridge', function () {
     expect(consoleUrl('fd00::5', 10000)).to.equal('tcp://[fd00::5]:10000');
   });
 });
+
+/**
+ * Wait until the console stays paused: the producer blocked, `queued()` true, and nothing produced for 50 event-loop
+ * turns in a row. A first pause can be passing: at connect, before the bridge drains the stream, or while the kernel
+ * still takes bytes into the loopback socket buffers (a busy machine delays that). Returns the bytes produced.
+ */
+async function settledStall(stream: { producerBlocked: boolean; produced: number }, queued: () => boolean): Promise<number> {
+  const giveUpAt = Date.now() + 15_000;
+  for (;;) {
+    await waitUntil(() => stream.producerBlocked && queued(), 'the console to be paused', 15_000);
+    const at = stream.produced;
+    await turns(50);
+    if (stream.produced === at && stream.producerBlocked) return at;
+    if (Date.now() > giveUpAt) throw new Error(`the console never stayed paused (${stream.produced} bytes produced)`);
+  }
+}
