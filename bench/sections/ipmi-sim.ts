@@ -6,7 +6,7 @@ import { startIpmiSim, startSerialHost } from '../../spec/helpers/ipmi-sim.js';
 import { freeTcpPort } from '../../spec/helpers/peers.js';
 import { serveSocket } from '../lib/hosts.js';
 import { solDeactivate, startSocatConsole } from '../lib/baseline.js';
-import { startNodeChild } from '../lib/node-child.js';
+import { startNodeChild, type NodeChild } from '../lib/node-child.js';
 import type { ConsoleClient } from '../lib/client.js';
 import { bulkTrial, connectTrial, keystrokeTrials, openConsole, sleep, type BulkTrial, type ConnectTrial } from '../lib/trials.js';
 import type { BridgeProcessConfig } from '../bridge-process.js';
@@ -41,12 +41,7 @@ export async function runIpmiSim(cfg: BenchConfig, pwFile: string, log: Log): Pr
     log(`ipmi_sim on udp/${sim.port}`);
 
     // ---- ours -------------------------------------------------------------------------------------------
-    const bridge = await startNodeChild<{ consoles: { port: number }[] }>('bridge-process', {
-      nodes: [{ nodeId: 'sim', host: '127.0.0.1', port: sim.port }],
-      username: 'admin',
-      password: 'password',
-      cipherSuite: 3,
-    } satisfies BridgeProcessConfig);
+    const bridge = await startSimBridge(sim.port);
     cleanups.unshift(() => bridge.stop());
     const oursPort = bridge.ready.consoles[0]!.port;
     await connectTrial(oursPort, 'warmup', 10_000); // JIT, first SOL of ipmi_sim
@@ -124,6 +119,16 @@ export async function runIpmiSim(cfg: BenchConfig, pwFile: string, log: Log): Pr
   } finally {
     for (const c of cleanups) await c().catch(() => undefined);
   }
+}
+
+/** Our side against one ipmi_sim: a bridge process with one console (cipher suite 3, as the baseline's `-C 3`). */
+export function startSimBridge(simPort: number): Promise<NodeChild<{ consoles: { port: number }[] }>> {
+  return startNodeChild('bridge-process', {
+    nodes: [{ nodeId: 'sim', host: '127.0.0.1', port: simPort }],
+    username: 'admin',
+    password: 'password',
+    cipherSuite: 3,
+  } satisfies BridgeProcessConfig);
 }
 
 /**
