@@ -120,12 +120,9 @@ export function figures(r: Results): Figures {
     f.targets.push(
       { name: 'ipmi_sim bulk throughput', target: '>= 1.0x baseline', value: `${i.bulkMBps.ratio.toFixed(2)}x`, met: i.bulkMBps.ratio >= 1 },
       { name: 'connect-to-first-echo p50', target: '<= 0.25x baseline', value: `${i.connectMs.ratioP50.toFixed(2)}x`, met: i.connectMs.ratioP50 <= 0.25 },
-      { name: 'ipmi_sim keystroke echo p50 / p99, first keystrokes', target: '<= 1.0x baseline', value: `${i.keystrokeMs.ratioP50.toFixed(2)}x / ${i.keystrokeMs.ratioP99.toFixed(2)}x`, met: i.keystrokeMs.ratioP50 <= 1 && i.keystrokeMs.ratioP99 <= 1 },
+      echoTarget('ipmi_sim keystroke echo p50 / p99, first keystrokes', i.keystrokeMs),
     );
-    const w = i.warmKeystrokeMs;
-    if (w) {
-      f.targets.push({ name: 'ipmi_sim keystroke echo p50 / p99, warm', target: '<= 1.0x baseline', value: `${w.ratioP50.toFixed(2)}x / ${w.ratioP99.toFixed(2)}x`, met: w.ratioP50 <= 1 && w.ratioP99 <= 1 });
-    }
+    if (i.warmKeystrokeMs) f.targets.push(echoTarget('ipmi_sim keystroke echo p50 / p99, warm', i.warmKeystrokeMs));
   }
   const b = r.fakeBmc;
   if (b) {
@@ -238,6 +235,18 @@ function keys(ours: number[], base: number[]): { ours: { p50: number; p99: numbe
   return { ours: { p50: o.p50, p99: o.p99 }, baseline: { p50: b.p50, p99: b.p99 }, ratioP50: o.p50 / b.p50, ratioP99: o.p99 / b.p99 };
 }
 
+type EchoFigures = ReturnType<typeof keys>;
+
+/** A target: echo p50 and p99 at or below socat+ipmitool's. */
+function echoTarget(name: string, k: EchoFigures): Target {
+  return { name, target: '<= 1.0x baseline', value: `${k.ratioP50.toFixed(2)}x / ${k.ratioP99.toFixed(2)}x`, met: k.ratioP50 <= 1 && k.ratioP99 <= 1 };
+}
+
+/** A table row: echo p50 / p99 of both sides and their ratios. */
+function echoRow(label: string, k: EchoFigures): string {
+  return `| ${label} | ${ms(k.ours.p50)} / ${ms(k.ours.p99)} | ${ms(k.baseline.p50)} / ${ms(k.baseline.p99)} | ${x2(k.ratioP50)} / ${x2(k.ratioP99)} |`;
+}
+
 const ms = (x: number): string => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(1)) : '-');
 const mb = (x: number): string => `${(x / MiB).toFixed(1)} MiB`;
 const kb = (x: number): string => `${(x / 1024).toFixed(0)} KiB`;
@@ -261,11 +270,9 @@ export function renderReport(r: Results, f: Figures = figures(r)): string {
     out.push(`| Bulk BMC -> TCP client, ${(r.ipmiSim!.bulkBytes / 1024).toFixed(0)} KiB, MB/s (median) | ${i.bulkMBps.ours.toFixed(2)} | ${i.bulkMBps.baseline.toFixed(2)} | ${x2(i.bulkMBps.ratio)} |`);
     out.push(`| Connect-to-first-echo p50 / p95, ms | ${ms(i.connectMs.ours.p50)} / ${ms(i.connectMs.ours.p95)} (${i.connectMs.ours.ok}/${i.connectMs.ours.n} ok, back to back) | ${ms(i.connectMs.baseline.p50)} / ${ms(i.connectMs.baseline.p95)} (${i.connectMs.baseline.ok}/${i.connectMs.baseline.n} ok, \`sol deactivate\` before each) | ${x2(i.connectMs.ratioP50)} / ${x2(i.connectMs.ratioP95)} |`);
     out.push(`| Reconnect right away (${i.backToBack.baseline.pauseMs} ms pause for the baseline, none for ours) | ${i.backToBack.ours.ok}/${i.backToBack.ours.n} ok | ${i.backToBack.baseline.ok}/${i.backToBack.baseline.n} ok (${i.backToBack.baseline.solInUse} "SOL payload already active") | |`);
-    out.push(`| Keystroke echo p50 / p99, ms (the console's first ${r.ipmiSim!.ours.keystrokeMs.length}) | ${ms(i.keystrokeMs.ours.p50)} / ${ms(i.keystrokeMs.ours.p99)} | ${ms(i.keystrokeMs.baseline.p50)} / ${ms(i.keystrokeMs.baseline.p99)} | ${x2(i.keystrokeMs.ratioP50)} / ${x2(i.keystrokeMs.ratioP99)} |`);
+    out.push(echoRow(`Keystroke echo p50 / p99, ms (the console's first ${r.ipmiSim!.ours.keystrokeMs.length})`, i.keystrokeMs));
     const w = i.warmKeystrokeMs;
-    if (w) {
-      out.push(`| Keystroke echo p50 / p99, ms, warm (${w.n} after ${r.config.warmupKeystrokes} more, both sides) | ${ms(w.ours.p50)} / ${ms(w.ours.p99)} | ${ms(w.baseline.p50)} / ${ms(w.baseline.p99)} | ${x2(w.ratioP50)} / ${x2(w.ratioP99)} |`);
-    }
+    if (w) out.push(echoRow(`Keystroke echo p50 / p99, ms, warm (${w.n} after ${r.config.warmupKeystrokes} more, both sides)`, w));
     out.push(`| CPU s per MB moved (bridge process vs socat x2 + ipmitool) | ${i.cpuSPerMB.ours.toFixed(3)} | ${i.cpuSPerMB.baseline.toFixed(3)} | ${x2(i.cpuSPerMB.ratio)} |`);
     out.push('');
   }
@@ -281,7 +288,7 @@ export function renderReport(r: Results, f: Figures = figures(r)): string {
     out.push(`| Limit with the fake BMC's own CPU per packet: ${r.fakeBmc!.payloadBytes} B / (RTT + BMC CPU per packet) | ${b.bmcBoundLimitMBps.toFixed(2)} MB/s | | ours = ${x2(b.bulkMBps.ours / b.bmcBoundLimitMBps)} of it |`);
     if (b.bulkMBps.oursSuite0 !== undefined) out.push(`| Bulk, ours with cipher suite 0 (no integrity, no AES: the crypto's share) | ${b.bulkMBps.oursSuite0.toFixed(2)} | | |`);
     out.push(`| CPU s per MB moved | ${b.cpuSPerMB.ours.toFixed(3)} | ${b.cpuSPerMB.baseline.toFixed(3)} | ${x2(b.cpuSPerMB.ratio)} |`);
-    out.push(`| Keystroke echo p50 / p99, ms | ${ms(b.keystrokeMs.ours.p50)} / ${ms(b.keystrokeMs.ours.p99)} | ${ms(b.keystrokeMs.baseline.p50)} / ${ms(b.keystrokeMs.baseline.p99)} | ${x2(b.keystrokeMs.ratioP50)} / ${x2(b.keystrokeMs.ratioP99)} |`);
+    out.push(echoRow('Keystroke echo p50 / p99, ms', b.keystrokeMs));
     out.push('');
     const mm = b.memory;
     out.push(`### Memory with N active consoles`);

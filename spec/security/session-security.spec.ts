@@ -74,16 +74,22 @@ for (const suite of [17, 2]) {
     });
 
     /**
+     * An in-session IPMI answer to this test's session only: another session on the same relay (the wrong-session
+     * case opens one) may still get a late answer to a retransmitted request of its own handshake, and holding that
+     * one instead would make the "misrouted" packet genuine for it (seen under load, CI run z2-1-b).
+     */
+    function isThisSessionsAnswer(env: RmcpEnvelope | undefined): env is RmcpEnvelope {
+      return env?.format === 'v2.0' && env.sessionId === session.consoleSessionId && env.payloadType === PayloadType.IPMI;
+    }
+
+    /**
      * Start Get Device ID and hold back the BMC's answer; `tamper` gets it (and its envelope) and sends whatever
      * it wants to the client; then the genuine answer is delivered and the request must succeed with no retry.
      */
     async function withHeldAnswer(tamper: (genuine: Buffer, env: RmcpEnvelope) => Promise<void>): Promise<void> {
       let held: { bytes: Buffer; env: RmcpEnvelope } | undefined;
       relay.toClient = (bytes, env) => {
-        // This session's answer only: another session on the same relay (the wrong-session case opens one) may still
-        // get a late answer to a retransmitted request of its own handshake, and holding that one instead would make
-        // the "misrouted" packet genuine for it (seen under load, CI run z2-1-b).
-        if (held || env?.format !== 'v2.0' || env.sessionId !== session.consoleSessionId || env.payloadType !== PayloadType.IPMI) return undefined;
+        if (held || !isThisSessionsAnswer(env)) return undefined;
         held = { bytes: Buffer.from(bytes), env };
         return null;
       };
@@ -197,7 +203,7 @@ for (const suite of [17, 2]) {
       // Deliver a re-signed copy in place of the genuine answer; the genuine one then is a replay.
       let held: { bytes: Buffer; env: RmcpEnvelope } | undefined;
       relay.toClient = (bytes, env) => {
-        if (held || env?.format !== 'v2.0' || env.sessionId !== session.consoleSessionId || env.payloadType !== PayloadType.IPMI) return undefined;
+        if (held || !isThisSessionsAnswer(env)) return undefined;
         held = { bytes: Buffer.from(bytes), env };
         const payload = decodeV20(bytes, keys.crypto, true).payload;
         forged = encodeV20({ payloadType: PayloadType.IPMI, sessionId: env.sessionId, sequence: env.sequence, payload, authenticate: true, encrypt: aes, crypto: keys.crypto, iv: randomBytes(16) });
