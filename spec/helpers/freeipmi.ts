@@ -49,13 +49,19 @@ export const FREEIPMI_PORT_RANGE = { low: 20000, high: 32767 } as const;
 
 /**
  * Bind a BMC (anything with listen(port)) on a free loopback port below 32768 (see the header): random tries in
- * FREEIPMI_PORT_RANGE, the next one on EADDRINUSE.
+ * FREEIPMI_PORT_RANGE, the next one on EADDRINUSE. Ports `accept` refuses are not tried (a quirk that does not
+ * show on some ports: `byteSwapChangesPort`).
  */
-export async function listenBelow32768<T>(make: (port: number) => T & { listen(): Promise<unknown> }, tries = 50): Promise<T> {
+export async function listenBelow32768<T>(
+  make: (port: number) => T & { listen(): Promise<unknown> },
+  accept: (port: number) => boolean = () => true,
+  tries = 50,
+): Promise<T> {
   const span = FREEIPMI_PORT_RANGE.high - FREEIPMI_PORT_RANGE.low + 1;
   let lastError: unknown;
   for (let i = 0; i < tries; i++) {
     const port = FREEIPMI_PORT_RANGE.low + Math.floor(Math.random() * span);
+    if (!accept(port)) continue;
     const bmc = make(port);
     try {
       await bmc.listen();
