@@ -13,26 +13,13 @@ import type net from 'node:net';
 import type { Clock } from '../clock.js';
 import { IpmiError } from '../errors.js';
 import { checkHistoryBytes, type ConsoleTail, type TailOptions } from '../console/history.js';
-import { openConsoleLog, type ConsoleLogSink } from '../console/log-sink.js';
+import { openConsoleLog, type ConsoleLogFileOptions, type ConsoleLogSink } from '../console/log-sink.js';
 import { ConsoleRecord } from '../console/record.js';
 import { DEFAULT_VIEWER_POLICY, ViewerSet, checkReplay, checkViewerPolicy, type ReplayOption, type Viewer, type ViewerPolicy } from '../console/viewers.js';
 import type { ConsoleStream } from './console-source.js';
 import type { ConsoleMetricsSample } from '../console/metrics.js';
 
-export interface ConsoleLogFileOptions {
-  /** rotate at this size; default 10 MiB */
-  maxFileBytes?: number;
-  /** rotated files kept; default 5 */
-  keep?: number;
-  /** `[ISO time] ` at each line start; default false (the file is then byte-exact) */
-  timestamps?: boolean;
-  /** bytes queued for a slow disk before output is dropped; default 1 MiB */
-  pendingBytes?: number;
-  /** console output gathered this long before one file write; default 250 ms, 0 = every chunk at once */
-  flushMs?: number;
-  /** ... or until this many bytes are gathered; default 64 KiB */
-  flushBytes?: number;
-}
+export type { ConsoleLogFileOptions };
 
 export interface CaptureOptions {
   /** keep the console open and record everything it prints, client or not; default false */

@@ -59,22 +59,26 @@ export interface LogStreamOptions {
   keep: number;
 }
 
-export interface ConsoleLogOptions {
-  /** directory of the log files; created if missing */
-  dir: string;
-  nodeId: string;
-  /** default DEFAULT_LOG_FILE_BYTES (10 MiB) */
+/** How a console log file behaves: rotation, timestamps, bounds and write coalescing (ConsoleManager's `log`). */
+export interface ConsoleLogFileOptions {
+  /** rotate when the file reaches this size; default DEFAULT_LOG_FILE_BYTES (10 MiB) */
   maxFileBytes?: number;
-  /** default DEFAULT_LOG_KEEP (5) */
+  /** rotated files kept; default DEFAULT_LOG_KEEP (5) */
   keep?: number;
   /** prefix each line with its wall time (the file is then no longer byte-exact); default false */
   timestamps?: boolean;
-  /** default DEFAULT_LOG_PENDING_BYTES (1 MiB) per file */
+  /** bytes queued per file for a slow disk before output is dropped; default DEFAULT_LOG_PENDING_BYTES (1 MiB) */
   pendingBytes?: number;
   /** gather console output this long before one file write; default DEFAULT_LOG_FLUSH_MS (250), 0 = never gather */
   flushMs?: number;
   /** ... or until this many bytes are gathered; default DEFAULT_LOG_FLUSH_BYTES (64 KiB) */
   flushBytes?: number;
+}
+
+export interface ConsoleLogOptions extends ConsoleLogFileOptions {
+  /** directory of the log files; created if missing */
+  dir: string;
+  nodeId: string;
   /** the flush timer's clock; default systemClock */
   clock?: Clock;
   /** wall time, ms since the epoch; default Date.now */
