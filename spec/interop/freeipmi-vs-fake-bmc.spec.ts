@@ -39,8 +39,8 @@ describe('interop: FreeIPMI vs fake BMC', function () {
 
   async function startBmc(extra: Partial<FakeBmcOptions> = {}): Promise<void> {
     await bmc?.close();
-    // the byte-swapped port quirk shows only on a port whose two bytes differ: on 0x7171, ipmiconsole established
-    // SOL and stayed until its 60 s session timeout (1 run in about 300)
+    // the byte-swapped port quirk shows only on a port whose two bytes differ: on 0x7171 ipmiconsole established
+    // SOL and stayed until its 60 s session timeout (50 such ports in FREEIPMI_PORT_RANGE: 1 start in 255)
     const quirkShows = extra.quirks?.solPortByteSwapped ? byteSwapChangesPort : undefined;
     bmc = await listenBelow32768((port) => new FakeBmc({ users: USERS, sol: { host: 'echo' }, ...extra, port }), quirkShows);
   }
