@@ -40,7 +40,8 @@ describe('interop: FreeIPMI vs fake BMC', function () {
   async function startBmc(extra: Partial<FakeBmcOptions> = {}): Promise<void> {
     await bmc?.close();
     // the byte-swapped port quirk shows only on a port whose two bytes differ: on 0x7171 ipmiconsole established
-    // SOL and stayed until its 60 s session timeout (50 such ports in FREEIPMI_PORT_RANGE: 1 start in 255)
+    // SOL and stayed past the test timeout, its keepalives answered (50 such ports in FREEIPMI_PORT_RANGE: 1 start
+    // in 255)
     const quirkShows = extra.quirks?.solPortByteSwapped ? byteSwapChangesPort : undefined;
     bmc = await listenBelow32768((port) => new FakeBmc({ users: USERS, sol: { host: 'echo' }, ...extra, port }), quirkShows);
   }
@@ -213,7 +214,7 @@ describe('interop: FreeIPMI vs fake BMC', function () {
       await startBmc({ quirks: { solPortByteSwapped: true } });
       for (const extra of [['-W', 'solport'], []]) {
         const c = ipmiconsole(3, extra);
-        // fail at once, with the output, if ipmiconsole takes the port (it would stay until its session timeout)
+        // fail at once, with the output, if ipmiconsole takes the port (it would stay: its keepalives are answered)
         const established = c.waitFor(SOL_ESTABLISHED, 50_000).then(
           () => undefined,
           () => new Promise<never>(() => undefined),
