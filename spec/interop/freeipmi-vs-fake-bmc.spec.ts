@@ -7,6 +7,8 @@
  * - bmc-info asks Get Channel Info (App 42h, section 22.24) for every channel and Get System/Device GUID; with
  *   0xC1 it printed uninitialised channel records. The fake BMC answers them (LAN channel 1 only; 0xCC for the
  *   others).
+ * - While SOL is up, ipmiconsole's session keepalive is Get Channel Payload Version (App 4Fh, section 24.9) for
+ *   SOL. Any answer keeps the session (0xC1 did too); the fake BMC answers it as a payload BMC does (10h).
  * bmc-info's default driver is IPMI 1.5 LAN, which an RMCP+-only BMC refuses: these runs pass -D LAN_2_0.
  */
 import { expect } from 'chai';

@@ -65,6 +65,12 @@ async function failure(p: Promise<unknown>): Promise<IpmiError> {
   throw new Error('expected a failure');
 }
 
+/**
+ * How long a wait for pyghmi's output may take before it fails with what did arrive and the SOL counters: well
+ * under the spec's 60 s timeout, which would say only "timeout", and far over the tens of ms the echo takes.
+ */
+const OUTPUT_WAIT_MS = 20_000;
+
 function collect(sol: SolStream): { text(): Buffer; until(n: number | string): Promise<void> } {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -78,9 +84,16 @@ function collect(sol: SolStream): { text(): Buffer; until(n: number | string): P
   return {
     text,
     until: (want) =>
-      new Promise<void>((resolve) => {
+      new Promise<void>((resolve, reject) => {
+        const bound = setTimeout(() => {
+          waiters.delete(check);
+          const got = text();
+          const tail = JSON.stringify(got.subarray(Math.max(0, got.length - 80)).toString('latin1'));
+          reject(new Error(`no ${JSON.stringify(want)} from pyghmi in ${OUTPUT_WAIT_MS} ms: ${size} bytes arrived, ending ${tail}; SOL stats ${JSON.stringify(sol.stats)}`));
+        }, OUTPUT_WAIT_MS);
         const check = (): void => {
           if (typeof want === 'number' ? size >= want : text().includes(want)) {
+            clearTimeout(bound);
             waiters.delete(check);
             resolve();
           }
