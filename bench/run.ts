@@ -94,8 +94,8 @@ function machine(): Machine {
 }
 
 /**
- * `--storm-consoles=N --storm-bytes=N --storm-baseline=N --storm-echo=N --storm-shared-transport --storm-log-flush-ms=N`: the boot
- * storm's size and options for one run
+ * `--storm-consoles=N --storm-bytes=N --storm-baseline=N --storm-echo=N --storm-shared-transport --storm-log-flush-ms=N
+ * --storm-semi-space-mib=N`: the boot storm's size and options for one run
  * (e.g. a short A/B loop while optimising); the report records the config used.
  */
 function stormOverrides(storm: BootStormConfig): BootStormConfig {
@@ -111,6 +111,7 @@ function stormOverrides(storm: BootStormConfig): BootStormConfig {
     echoConsoles: arg('echo') ?? storm.echoConsoles,
     ...(process.argv.includes('--storm-shared-transport') ? { sharedTransport: true } : {}),
     ...(arg('log-flush-ms') !== undefined ? { logFlushMs: arg('log-flush-ms') } : {}),
+    ...(arg('semi-space-mib') !== undefined ? { semiSpaceMiB: arg('semi-space-mib') } : {}),
   };
 }
 

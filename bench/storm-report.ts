@@ -128,7 +128,7 @@ export function renderStorm(r: BootStormResults, f: StormFigures): string[] {
   out.push('');
   out.push(
     `Each node prints ${(c.bootBytes / 1000).toFixed(0)} kB of boot log at ${c.baud} baud (${(c.baud / 10 / 1000).toFixed(1)} kB/s), all nodes at once; ` +
-      `ours: ${o.consoles} consoles, captured (history + log file each), one TCP client per console; socat + ipmitool: ${b ? `${b.consoles} consoles` : 'not run'}, one client each.`,
+      `ours: ${o.consoles} consoles, captured (history + log file each), one TCP client per console${c.semiSpaceMiB !== undefined ? `, bridge under \`node --max-semi-space-size=${c.semiSpaceMiB}\`` : ''}; socat + ipmitool: ${b ? `${b.consoles} consoles` : 'not run'}, one client each.`,
   );
   out.push('');
   out.push('| | ours (bridge process) | socat + ipmitool (socat x2 + ipmitool per console) | ratio ours/baseline |');

@@ -52,4 +52,6 @@ export interface BootStormConfig {
   sharedTransport?: boolean;
   /** the console logs' coalescing interval (log option flushMs); unset: the library's default */
   logFlushMs?: number;
+  /** the bridge process under `node --max-semi-space-size=N` (MiB); unset: V8's default (up to 16 MiB, x3 young generation) */
+  semiSpaceMiB?: number;
 }

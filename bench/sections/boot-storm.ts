@@ -261,7 +261,7 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
       ...(cfg.sharedTransport ? { sharedTransport: true } : {}),
       ...(cfg.logFlushMs !== undefined ? { logFlushMs: cfg.logFlushMs } : {}),
     } satisfies StormBridgeConfig,
-    { readyTimeoutMs: 120_000, nodeArgs: ['--expose-gc'] },
+    { readyTimeoutMs: 120_000, nodeArgs: ['--expose-gc', ...(cfg.semiSpaceMiB !== undefined ? [`--max-semi-space-size=${cfg.semiSpaceMiB}`] : [])] },
   );
   cleanups.unshift(() => bridge.stop());
   const before = await waitActive(bridge, ports.length + quietPorts.length, 60_000);

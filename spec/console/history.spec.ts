@@ -4,10 +4,14 @@ import {
   ConsoleHistory,
   DEFAULT_HISTORY_BYTES,
   HISTORY_BLOCK_BYTES,
+  HISTORY_SEGMENT_BLOCKS,
+  HISTORY_SLACK_BYTES,
   MAX_HISTORY_BYTES,
   MIN_HISTORY_BYTES,
 } from '../../lib/console/history.js';
 import { isIpmiError } from '../../lib/errors.js';
+import { bootLogBytes } from '../../fixtures/fake-bmc/boot-log.js';
+import { randomBytes } from 'node:crypto';
 
 const b = (s: string) => Buffer.from(s, 'utf8');
 
@@ -114,5 +118,66 @@ describe('console/history', () => {
     expect(whole.data.length).to.equal(MIN_HISTORY_BYTES);
     expect(whole.truncated).to.equal(true);
     expect(() => h.tail({ lines: -1 })).to.throw().that.satisfies((e: unknown) => isIpmiError(e, 'IPMI_ERR_BAD_ARGUMENT'));
+  });
+  describe('packed segments (full blocks deflated behind the one being written)', () => {
+    const SEGMENT = HISTORY_SEGMENT_BLOCKS * HISTORY_BLOCK_BYTES;
+
+    it('a boot log through a full 256 KiB history: every byte and line as written, in under a third of the memory', () => {
+      const h = new ConsoleHistory();
+      const log = bootLogBytes(3, 1_000_000);
+      for (let at = 0; at < log.length; at += 255) h.append(log.subarray(at, at + 255)); // SOL-packet-sized pieces
+      const kept = log.subarray(log.length - h.capacity);
+      expect(h.length).to.equal(h.capacity);
+      expect(h.last(h.capacity).equals(kept)).to.equal(true);
+      expect(h.memoryBytes, `${h.memoryBytes} bytes`).to.be.below(h.capacity / 3);
+      for (const n of [1, 7, 300, 5000]) expect(h.tail({ lines: n }).text, `${n} lines`).to.equal(lastLinesOf(kept.toString('latin1'), n));
+      for (const n of [1, SEGMENT - 1, SEGMENT + 1, h.capacity]) expect(h.byteFromEnd(n), `byte ${n} from the end`).to.equal(kept[kept.length - n]);
+    });
+
+    it('output that does not pack (random bytes) stays raw and exact, within capacity plus HISTORY_SLACK_BYTES', () => {
+      const h = new ConsoleHistory(100_000);
+      const data = randomBytes(400_000);
+      for (let at = 0; at < data.length; at += 1000) h.append(data.subarray(at, at + 1000));
+      expect(h.last(100_000).equals(data.subarray(300_000))).to.equal(true);
+      expect(h.memoryBytes).to.be.within(100_000, 100_000 + HISTORY_SLACK_BYTES);
+    });
+
+    it('text and noise mixed, any capacity and chunking: the last `capacity` bytes, tail lines and memory bound hold (property)', () => {
+      const text = bootLogBytes(5, 200_000);
+      fc.assert(
+        fc.property(
+          fc.integer({ min: MIN_HISTORY_BYTES, max: 12 * HISTORY_BLOCK_BYTES }),
+          fc.array(fc.oneof(fc.integer({ min: 1, max: 9000 }).map((n) => ({ text: n })), fc.integer({ min: 1, max: 9000 }).map((n) => ({ noise: n }))), { maxLength: 25 }),
+          fc.integer({ min: 0, max: 200 }),
+          (capacity, pieces, lines) => {
+            const h = new ConsoleHistory(capacity);
+            const written: Buffer[] = [];
+            let textAt = 0;
+            for (const piece of pieces) {
+              const chunk = 'text' in piece ? text.subarray(textAt, (textAt += piece.text)) : randomBytes(piece.noise);
+              written.push(chunk);
+              h.append(chunk);
+              expect(h.memoryBytes).to.be.at.most(capacity + HISTORY_SLACK_BYTES);
+            }
+            const all = Buffer.concat(written);
+            const expected = all.subarray(Math.max(0, all.length - capacity));
+            expect(h.last(capacity).equals(expected)).to.equal(true);
+            // (tail() would also drop a cut UTF-8 character at the front of a truncated ring: noise has those)
+            expect(h.last(h.lineTailLength(lines)).equals(Buffer.from(lastLinesOf(expected.toString('latin1'), lines), 'latin1'))).to.equal(true);
+          },
+        ),
+        { numRuns: 150 },
+      );
+    });
+
+    it('clear() frees every block and segment', () => {
+      const h = new ConsoleHistory();
+      h.append(bootLogBytes(1, 100_000));
+      expect(h.memoryBytes).to.be.above(0);
+      h.clear();
+      expect(h.memoryBytes).to.equal(0);
+      expect(h.length).to.equal(0);
+      expect(h.tail().text).to.equal('');
+    });
   });
 });
