@@ -103,7 +103,7 @@ export class ConsoleHistory {
   #length = 0;
   #total = 0;
   #memory = 0;
-  /** the last segment inflated, for reads that touch it again */
+  /** the last segment inflated, while one read (tail, last, ...) touches it again */
   #inflated: { segment: PackedSegment; data: Buffer } | undefined;
 
   constructor(capacity: number = DEFAULT_HISTORY_BYTES) {
@@ -138,6 +138,10 @@ export class ConsoleHistory {
 
   /** The byte `n` positions from the end (1: the last byte), or undefined past the start. */
   byteFromEnd(n: number): number | undefined {
+    return this.#read(() => this.#byteFromEnd(n));
+  }
+
+  #byteFromEnd(n: number): number | undefined {
     if (n < 1 || n > this.#length) return undefined;
     let skip = n - 1;
     for (let c = this.#chunks.length - 1; c >= 0; c--) {
@@ -185,6 +189,10 @@ export class ConsoleHistory {
 
   /** The last `n` bytes held (fewer when less is held), as a new Buffer. */
   last(n: number): Buffer {
+    return this.#read(() => this.#last(n));
+  }
+
+  #last(n: number): Buffer {
     const count = Math.max(0, Math.min(n, this.#length));
     const out = Buffer.allocUnsafe(count);
     let skip = this.#length - count;
@@ -208,6 +216,10 @@ export class ConsoleHistory {
    * A trailing LF ends the last line; an unfinished last line counts as a line.
    */
   lineTailLength(lines: number): number {
+    return this.#read(() => this.#lineTailLength(lines));
+  }
+
+  #lineTailLength(lines: number): number {
     if (lines <= 0) return 0;
     let wanted = this.lastByte === LF ? lines + 1 : lines;
     let fromEnd = 0;
@@ -230,18 +242,35 @@ export class ConsoleHistory {
   /** The recent output, by lines and/or bytes (see the file comment). */
   tail(options: TailOptions = {}): ConsoleTail {
     checkTailOptions(options);
-    let count = this.#length;
-    let byBytes = false;
-    if (options.lines !== undefined) count = Math.min(count, this.lineTailLength(options.lines));
-    if (options.bytes !== undefined && options.bytes < count) {
-      count = options.bytes;
-      byBytes = true;
+    return this.#read(() => {
+      let count = this.#length;
+      let byBytes = false;
+      if (options.lines !== undefined) count = Math.min(count, this.#lineTailLength(options.lines));
+      if (options.bytes !== undefined && options.bytes < count) {
+        count = options.bytes;
+        byBytes = true;
+      }
+      let data = this.#last(count);
+      const cut = byBytes || (count === this.#length && this.truncated);
+      if (cut) data = skipContinuationBytes(data);
+      const truncated = count < this.#length ? !this.#startsLine(count) : this.truncated;
+      return { data, text: data.toString('utf8'), truncated };
+    });
+  }
+
+  /** Whether the last `count` bytes start a line (the byte before them is LF). */
+  #startsLine(count: number): boolean {
+    if (count >= this.#length) return !this.truncated;
+    return this.#byteFromEnd(count + 1) === LF;
+  }
+
+  /** One read: segments it inflates are cached for its own steps only, never held after it. */
+  #read<T>(read: () => T): T {
+    try {
+      return read();
+    } finally {
+      this.#inflated = undefined;
     }
-    let data = this.last(count);
-    const cut = byBytes || (count === this.#length && this.truncated);
-    if (cut) data = skipContinuationBytes(data);
-    const truncated = count < this.#length ? !startsLine(this, count) : this.truncated;
-    return { data, text: data.toString('utf8'), truncated };
   }
 
   /** [start, end) of the bytes used in chunk c */
@@ -252,7 +281,7 @@ export class ConsoleHistory {
     return [start, end];
   }
 
-  /** The bytes of chunk c: the raw block, or the segment inflated (the last one inflated is kept). */
+  /** The bytes of chunk c: the raw block, or the segment inflated (kept until the read ends). */
   #bytes(c: number): Buffer {
     const chunk = this.#chunks[c]!;
     if (!(chunk instanceof PackedSegment)) return chunk;
@@ -308,10 +337,4 @@ function skipContinuationBytes(data: Buffer): Buffer {
   let i = 0;
   while (i < 3 && i < data.length && (data[i]! & 0xc0) === 0x80) i++;
   return i === 0 ? data : data.subarray(i);
-}
-
-/** Whether the last `count` bytes of the history start a line (the byte before them is LF). */
-function startsLine(history: ConsoleHistory, count: number): boolean {
-  if (count >= history.length) return !history.truncated;
-  return history.byteFromEnd(count + 1) === LF;
 }
