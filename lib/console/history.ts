@@ -8,8 +8,9 @@
  * (raw DEFLATE, level 1) into one right-sized buffer, kept only when it at least halves them. Console output is
  * text: a boot log packs about 4 to 5 times, so a full 256 KiB history holds about 55 KiB instead of 260 KiB. The
  * cost is one deflate per 16 KiB of output (about 60 us here; with the copies, about 1.6 us per 255-byte SOL
- * packet); reads (tail, replay) inflate only the segments they touch. Output that does not pack (binary noise)
- * stays in raw blocks, tried once.
+ * packet); reads (tail, replay) inflate only the segments they touch. Output that does not pack (binary noise,
+ * a serial line at the wrong speed) stays in raw blocks; after a segment fails to pack, the next
+ * PACK_SKIP_AFTER_FAILURE segments are left raw untried, so noise costs one deflate per 80 KiB, not per 16 KiB.
  * A console holds at most `capacity` bytes plus HISTORY_SLACK_BYTES of memory, whatever it printed.
  *
  * `tail()` answers "what did the node print lately" (Nova's get_console_output: the last N lines):
@@ -41,6 +42,15 @@ const SEGMENT_BYTES = HISTORY_SEGMENT_BLOCKS * HISTORY_BLOCK_BYTES;
 const PACKED_MAX_BYTES = SEGMENT_BYTES / 2;
 /** zlib level 1: nearly the ratio of the default level (4.0x vs 4.2x on a boot log) for less CPU. */
 const PACK_LEVEL = 1;
+/** Segments left raw without a try after one that did not pack. */
+export const PACK_SKIP_AFTER_FAILURE = 4;
+
+/** What packing did so far (diagnostics): segments packed, segments that did not pack, segments left untried. */
+export interface HistoryPackingStats {
+  packed: number;
+  failed: number;
+  skipped: number;
+}
 /**
  * Memory a history may hold beyond `capacity`: the block being written, and the oldest chunk's bytes that already
  * fell out of the window (a raw block, or a packed segment of at most PACKED_MAX_BYTES).
@@ -94,8 +104,11 @@ export class ConsoleHistory {
   readonly capacity: number;
   /** oldest first; the last one is a raw block, the one being written */
   readonly #chunks: Chunk[] = [];
-  /** leading chunks already packed, or tried and left raw */
+  /** leading chunks already packed, or left raw */
   #sealed = 0;
+  /** segments still to leave raw untried after a failure */
+  #skipSegments = 0;
+  readonly #packing: HistoryPackingStats = { packed: 0, failed: 0, skipped: 0 };
   /** offset of the oldest kept byte in chunks[0] */
   #head = 0;
   /** bytes used in the last block */
@@ -123,6 +136,11 @@ export class ConsoleHistory {
   /** bytes of memory the ring holds (raw blocks allocated, packed segments) */
   get memoryBytes(): number {
     return this.#memory;
+  }
+
+  /** What packing did since creation (a copy). */
+  get packing(): HistoryPackingStats {
+    return { ...this.#packing };
   }
 
   /** true when output fell out of the ring */
@@ -179,6 +197,7 @@ export class ConsoleHistory {
   clear(keepTotal = true): void {
     this.#chunks.length = 0;
     this.#sealed = 0;
+    this.#skipSegments = 0;
     this.#head = 0;
     this.#fill = 0;
     this.#length = 0;
@@ -316,10 +335,18 @@ export class ConsoleHistory {
   #pack(): void {
     while (this.#chunks.length - 1 - this.#sealed >= HISTORY_SEGMENT_BLOCKS) {
       const first = this.#sealed;
+      if (this.#skipSegments > 0) {
+        this.#skipSegments--;
+        this.#packing.skipped++;
+        this.#sealed += HISTORY_SEGMENT_BLOCKS;
+        continue;
+      }
       const blocks = this.#chunks.slice(first, first + HISTORY_SEGMENT_BLOCKS) as Buffer[];
       const deflated = deflateRawSync(Buffer.concat(blocks, SEGMENT_BYTES), { level: PACK_LEVEL });
       if (deflated.length > PACKED_MAX_BYTES) {
         this.#sealed += HISTORY_SEGMENT_BLOCKS; // does not pack: left raw, never tried again
+        this.#skipSegments = PACK_SKIP_AFTER_FAILURE;
+        this.#packing.failed++;
         continue;
       }
       // zlib hands back a slice of its 16 KiB output buffer: copy it out so that only its own bytes stay held.
@@ -328,6 +355,7 @@ export class ConsoleHistory {
       this.#chunks.splice(first, HISTORY_SEGMENT_BLOCKS, new PackedSegment(packed));
       this.#memory += packed.length - SEGMENT_BYTES;
       this.#sealed = first + 1;
+      this.#packing.packed++;
     }
   }
 }

@@ -6,6 +6,7 @@ import {
   HISTORY_BLOCK_BYTES,
   HISTORY_SEGMENT_BLOCKS,
   HISTORY_SLACK_BYTES,
+  PACK_SKIP_AFTER_FAILURE,
   MAX_HISTORY_BYTES,
   MIN_HISTORY_BYTES,
 } from '../../lib/console/history.js';
@@ -130,6 +131,9 @@ describe('console/history', () => {
       expect(h.length).to.equal(h.capacity);
       expect(h.last(h.capacity).equals(kept)).to.equal(true);
       expect(h.memoryBytes, `${h.memoryBytes} bytes`).to.be.below(h.capacity / 3);
+      // every full block behind the one being written, in groups of HISTORY_SEGMENT_BLOCKS
+      expect(h.packing.packed).to.equal(Math.floor((Math.ceil(log.length / HISTORY_BLOCK_BYTES) - 1) / HISTORY_SEGMENT_BLOCKS));
+      expect(h.packing.failed + h.packing.skipped).to.equal(0);
       for (const n of [1, 7, 300, 5000]) expect(h.tail({ lines: n }).text, `${n} lines`).to.equal(lastLinesOf(kept.toString('latin1'), n));
       for (const n of [1, SEGMENT - 1, SEGMENT + 1, h.capacity]) expect(h.byteFromEnd(n), `byte ${n} from the end`).to.equal(kept[kept.length - n]);
     });
@@ -140,6 +144,23 @@ describe('console/history', () => {
       for (let at = 0; at < data.length; at += 1000) h.append(data.subarray(at, at + 1000));
       expect(h.last(100_000).equals(data.subarray(300_000))).to.equal(true);
       expect(h.memoryBytes).to.be.within(100_000, 100_000 + HISTORY_SLACK_BYTES);
+      // one deflate tried, then PACK_SKIP_AFTER_FAILURE segments left raw untried, and again
+      const { packed, failed, skipped } = h.packing;
+      expect(packed).to.equal(0);
+      expect(failed + skipped).to.be.at.least(20);
+      expect(failed).to.equal(Math.ceil((failed + skipped) / (PACK_SKIP_AFTER_FAILURE + 1)));
+    });
+
+    it('text after noise packs again once the skipped segments are behind it', () => {
+      const h = new ConsoleHistory();
+      h.append(randomBytes(3 * SEGMENT));
+      const log = bootLogBytes(9, 400_000);
+      for (let at = 0; at < log.length; at += 255) h.append(log.subarray(at, at + 255));
+      expect(h.packing.failed).to.equal(1);
+      expect(h.packing.skipped).to.equal(PACK_SKIP_AFTER_FAILURE);
+      expect(h.packing.packed).to.be.at.least(10);
+      expect(h.memoryBytes).to.be.below(h.capacity / 3);
+      expect(h.last(h.capacity).equals(log.subarray(log.length - h.capacity))).to.equal(true);
     });
 
     it('text and noise mixed, any capacity and chunking: the last `capacity` bytes, tail lines and memory bound hold (property)', () => {
