@@ -110,8 +110,10 @@ export {
   DEFAULT_HISTORY_BYTES,
   MIN_HISTORY_BYTES,
   MAX_HISTORY_BYTES,
+  HISTORY_SLACK_BYTES,
   type TailOptions,
   type ConsoleTail,
+  type HistoryPackingStats,
 } from './console/history.js';
 export { ConsoleRecord, type RecordEvent, type RecordEventKind, type RecordSink, type RecordStats } from './console/record.js';
 export {
