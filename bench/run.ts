@@ -34,7 +34,7 @@ const QUICK: BenchConfig = {
   baselineConsoles: 5,
   scaleIntervalMs: 500,
   scaleDurationMs: 3000,
-  storm: { consoles: 100, bootBytes: 200_000, baud: 115_200, echoConsoles: 5, echoIntervalMs: 100, baselineConsoles: 20, cipherSuite: 3 },
+  storm: { consoles: 100, bootBytes: 200_000, baud: 115_200, echoConsoles: 5, echoIntervalMs: 100, baselineConsoles: 20, cipherSuite: 3, floorSeconds: 5 },
   stormConsoles: 1000,
   // Cuts shorter than keepalive + its retries (10 s + 4 x 1 s) are ridden out: no console is lost.
   stormCutsMs: [15_000],
@@ -56,7 +56,7 @@ const FULL: BenchConfig = {
   baselineConsoles: 20,
   scaleIntervalMs: 500,
   scaleDurationMs: 10_000,
-  storm: { consoles: 250, bootBytes: 200_000, baud: 115_200, echoConsoles: 5, echoIntervalMs: 100, baselineConsoles: 20, cipherSuite: 3 },
+  storm: { consoles: 250, bootBytes: 200_000, baud: 115_200, echoConsoles: 5, echoIntervalMs: 100, baselineConsoles: 20, cipherSuite: 3, floorSeconds: 8 },
   stormConsoles: 1000,
   stormCutsMs: [15_000, 30_000],
 };
@@ -95,7 +95,7 @@ function machine(): Machine {
 
 /**
  * `--storm-consoles=N --storm-bytes=N --storm-baseline=N --storm-echo=N --storm-shared-transport --storm-log-flush-ms=N
- * --storm-semi-space-mib=N`: the boot storm's size and options for one run
+ * --storm-semi-space-mib=N --storm-floor-seconds=N`: the boot storm's size and options for one run
  * (e.g. a short A/B loop while optimising); the report records the config used.
  */
 function stormOverrides(storm: BootStormConfig): BootStormConfig {
@@ -112,6 +112,7 @@ function stormOverrides(storm: BootStormConfig): BootStormConfig {
     ...(process.argv.includes('--storm-shared-transport') ? { sharedTransport: true } : {}),
     ...(arg('log-flush-ms') !== undefined ? { logFlushMs: arg('log-flush-ms') } : {}),
     ...(arg('semi-space-mib') !== undefined ? { semiSpaceMiB: arg('semi-space-mib') } : {}),
+    floorSeconds: arg('floor-seconds') ?? storm.floorSeconds,
   };
 }
 

@@ -52,6 +52,8 @@ export interface StormFigures {
   cpuRatio?: number;
   /** baseline / ours memory per console */
   memoryRatio?: number;
+  /** Node's floor at the same console count: the storm's I/O alone, and with suite 3's crypto (us per datagram) */
+  floor?: { ioUs: number; cryptoUs: number; ioSystemUs: number; cryptoSystemUs: number; datagramsPerWakeup: number };
   targets: StormTarget[];
 }
 
@@ -91,10 +93,14 @@ export function stormFigures(r: BootStormResults): StormFigures {
   const cpuRatio = baseline ? ours.cpuSPerMB / baseline.cpuSPerMB : undefined;
   const memoryRatio = baseline ? baseline.memoryPerConsoleBytes / ours.memoryPerConsoleBytes : undefined;
   const n = o.consoles;
+  const floor = r.floor
+    ? { ioUs: r.floor.io.usPerDatagram, cryptoUs: r.floor.crypto.usPerDatagram, ioSystemUs: r.floor.io.systemUs, cryptoSystemUs: r.floor.crypto.systemUs, datagramsPerWakeup: r.floor.crypto.datagramsPerWakeup }
+    : undefined;
+  const floorNote = floor ? `; Node's floor for the same I/O + crypto: ${floor.cryptoUs.toFixed(1)} us` : '';
   const targets: StormTarget[] = [
     { name: `boot storm, ${n} consoles: client streams byte-exact`, target: 'all', value: `${o.exact}/${n}`, met: o.exact === n },
     { name: `boot storm, ${n} consoles: captured log files byte-exact`, target: 'all', value: `${o.logs.exact}/${o.logs.checked}`, met: o.logs.exact === o.logs.checked },
-    { name: 'boot storm: bridge CPU per SOL packet', target: `<= ${STORM_TARGET_US_PER_PACKET} us`, value: `${ours.cpuUsPerPacket.toFixed(1)} us (${ours.bytesPerPacket.toFixed(0)} B packets)`, met: ours.cpuUsPerPacket <= STORM_TARGET_US_PER_PACKET },
+    { name: 'boot storm: bridge CPU per SOL packet', target: `<= ${STORM_TARGET_US_PER_PACKET} us`, value: `${ours.cpuUsPerPacket.toFixed(1)} us (${ours.bytesPerPacket.toFixed(0)} B packets${floorNote})`, met: ours.cpuUsPerPacket <= STORM_TARGET_US_PER_PACKET },
     { name: 'boot storm: bridge CPU s per MB', target: `<= ${STORM_TARGET_CPU_S_PER_MB}`, value: ours.cpuSPerMB.toFixed(3), met: ours.cpuSPerMB <= STORM_TARGET_CPU_S_PER_MB },
     {
       name: 'boot storm: CPU s per MB vs socat+ipmitool',
@@ -112,7 +118,7 @@ export function stormFigures(r: BootStormResults): StormFigures {
     { name: `boot storm: keystroke echo p50 / p99 on ${e.consoles} printing consoles`, target: '(reported)', value: `${ours.echoP50Ms.toFixed(2)} / ${ours.echoP99Ms.toFixed(2)} ms (${ours.echoSamples} keys, ${ours.echoFailures} timeouts)`, met: null },
     { name: `boot storm: keystroke echo p50 / p99 on ${q.consoles} quiet consoles`, target: '(reported)', value: `${ours.quietEchoP50Ms.toFixed(2)} / ${ours.quietEchoP99Ms.toFixed(2)} ms (${q.samples} keys, ${q.failures} timeouts)`, met: null },
   ];
-  return { ours, ...(baseline ? { baseline } : {}), ...(cpuRatio === undefined ? {} : { cpuRatio }), ...(memoryRatio === undefined ? {} : { memoryRatio }), targets };
+  return { ours, ...(baseline ? { baseline } : {}), ...(cpuRatio === undefined ? {} : { cpuRatio }), ...(memoryRatio === undefined ? {} : { memoryRatio }), ...(floor ? { floor } : {}), targets };
 }
 
 const mib = (x: number): string => `${(x / 2 ** 20).toFixed(1)} MiB`;
@@ -145,6 +151,14 @@ export function renderStorm(r: BootStormResults, f: StormFigures): string[] {
   row('memory per active console during the storm', `${kib(o.memoryPerConsoleBytes)} (peak RSS - RSS before any console, / N; each history then holds its log)`, b ? `${mib(b.memoryPerConsoleBytes)} (peak summed RSS / N)` : '-', f.memoryRatio === undefined ? '' : `1/${f.memoryRatio.toFixed(0)}`);
   row(`keystroke echo p50 / p99 during the storm, ${r.ours.echo.printing.consoles} printing consoles`, `${o.echoP50Ms.toFixed(2)} / ${o.echoP99Ms.toFixed(2)} ms (${o.echoSamples} keys, ${o.echoFailures} timeouts)`, '-');
   row(`keystroke echo p50 / p99 during the storm, ${r.ours.echo.quiet.consoles} quiet consoles (same bridge)`, `${o.quietEchoP50Ms.toFixed(2)} / ${o.quietEchoP99Ms.toFixed(2)} ms (${r.ours.echo.quiet.samples} keys, ${r.ours.echo.quiet.failures} timeouts)`, '-');
+  if (f.floor) {
+    row(
+      "Node's floor at the same console count: CPU us per datagram for the I/O alone / with suite-3 crypto (fixtures/perf/storm-floor.ts)",
+      `${f.floor.ioUs.toFixed(1)} / ${f.floor.cryptoUs.toFixed(1)} (system ${f.floor.ioSystemUs.toFixed(1)} / ${f.floor.cryptoSystemUs.toFixed(1)}; ${f.floor.datagramsPerWakeup.toFixed(1)} datagrams per wake-up)`,
+      '-',
+      `ours / floor: ${(o.cpuUsPerPacket / f.floor.cryptoUs).toFixed(2)}x`,
+    );
+  }
   out.push('');
   out.push(
     `Bridge CPU ${r.ours.bridge.cpuUserS.toFixed(2)} s user + ${r.ours.bridge.cpuSystemS.toFixed(2)} s system; ` +

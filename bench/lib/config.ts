@@ -54,4 +54,6 @@ export interface BootStormConfig {
   logFlushMs?: number;
   /** the bridge process under `node --max-semi-space-size=N` (MiB); unset: V8's default (up to 16 MiB, x3 young generation) */
   semiSpaceMiB?: number;
+  /** seconds of each Node-floor measurement after the storm (bench/lib/storm-floor.ts); 0: not measured */
+  floorSeconds: number;
 }

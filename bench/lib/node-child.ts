@@ -46,13 +46,17 @@ export function bundle(name: string): Promise<string> {
  * BENCH_CPU_PROF=bridge-process (or a comma list of child names) runs those children under `node --cpu-prof`,
  * writing .cpuprofile files to BENCH_CPU_PROF_DIR (default bench/results/profiles, git-ignored): how the
  * per-packet CPU figures were broken down into functions (BENCHMARKS.md, "Profiling the bridge").
+ * BENCH_PERF_MAP=storm-bridge (same form) runs them with `--perf-basic-prof-only-functions`: /tmp/perf-PID.map names
+ * JIT code for Linux `perf record -g -p PID` (kernel, libc, V8 and our JS in one profile).
  */
 function profileArgs(name: string): string[] {
+  const perf = (process.env['BENCH_PERF_MAP'] ?? '').split(',').map((s) => s.trim());
+  const perfArgs = perf.includes(name) ? ['--perf-basic-prof-only-functions'] : [];
   const wanted = (process.env['BENCH_CPU_PROF'] ?? '').split(',').map((s) => s.trim());
-  if (!wanted.includes(name)) return [];
+  if (!wanted.includes(name)) return perfArgs;
   const dir = process.env['BENCH_CPU_PROF_DIR'] ?? join(BENCH_DIR, 'results', 'profiles');
   mkdirSync(dir, { recursive: true });
-  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  return [...perfArgs, '--cpu-prof', `--cpu-prof-dir=${dir}`];
 }
 
 export interface NodeChild<R> {

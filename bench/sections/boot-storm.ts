@@ -14,6 +14,7 @@ import { BOOT_LOG_CHUNK_BYTES, bootLogBytes } from '../../fixtures/fake-bmc/inde
 import { freeTcpPort } from '../../spec/helpers/peers.js';
 import { startSocatConsole, type SocatConsole } from '../lib/baseline.js';
 import { startNodeChild, type NodeChild } from '../lib/node-child.js';
+import { measureStormFloor, type StormFloor } from '../lib/storm-floor.js';
 import { pool } from '../lib/pool.js';
 import { cpuOf, cpuSeconds, cpuSplit, processTree, pssBytes, rssBytes, sampleTree } from '../lib/proc.js';
 import { summarize, type Summary } from '../lib/stats.js';
@@ -102,6 +103,8 @@ export interface BootStormResults {
     echo: { printing: EchoResult; quiet: EchoResult };
   };
   baseline?: StormSide;
+  /** Node's floor for the same I/O at the same console count (bench/lib/storm-floor.ts), measured after both sides */
+  floor?: StormFloor;
 }
 
 export interface EchoResult {
@@ -389,7 +392,9 @@ export async function runBootStorm(config: { storm: BootStormConfig }, log: Log)
     const ours = await runOurs(cfg, farm, dir, log, cleanups);
     while (cleanups.length > 1) await cleanups.shift()!().catch(() => undefined); // bridge and clients gone, farm stays
     const baseline = cfg.baselineConsoles > 0 ? await runBaseline(cfg, farm, dir, log, cleanups) : undefined;
-    return { config: cfg, ours, ...(baseline ? { baseline } : {}) };
+    while (cleanups.length > 0) await cleanups.shift()!().catch(() => undefined); // nothing else running during the floor
+    const floor = cfg.floorSeconds > 0 ? await measureStormFloor(cfg.consoles, cfg.floorSeconds, log) : undefined;
+    return { config: cfg, ours, ...(baseline ? { baseline } : {}), ...(floor ? { floor } : {}) };
   } finally {
     for (const c of cleanups) await c().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });

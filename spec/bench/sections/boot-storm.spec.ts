@@ -8,7 +8,7 @@ import { runBootStorm, type BootStormResults } from '../../../bench/sections/boo
 import { renderStorm, stormFigures } from '../../../bench/storm-report.js';
 import type { BootStormConfig } from '../../../bench/lib/config.js';
 
-const TINY: BootStormConfig = { consoles: 3, bootBytes: 20_000, baud: 115_200, echoConsoles: 1, echoIntervalMs: 100, baselineConsoles: 0, cipherSuite: 3 };
+const TINY: BootStormConfig = { consoles: 3, bootBytes: 20_000, baud: 115_200, echoConsoles: 1, echoIntervalMs: 100, baselineConsoles: 0, cipherSuite: 3, floorSeconds: 1 };
 
 function expectNumbers(o: object, path: string, allowNaN: string[] = []): void {
   for (const [k, v] of Object.entries(o)) {
@@ -53,6 +53,17 @@ describe('bench boot storm section (tiny)', function () {
     expect(r.baseline).to.equal(undefined);
   });
 
+  it("measures Node's floor for the storm's I/O at the same console count, alone and with suite-3 crypto", function () {
+    const floor = r.floor!;
+    for (const [name, figure] of [['io', floor.io], ['crypto', floor.crypto]] as const) {
+      expect(figure.consoles, name).to.equal(3);
+      expect(figure.crypto, name).to.equal(name === 'crypto');
+      expect(figure.datagrams, name).to.be.greaterThan(0);
+      expectNumbers(figure, `floor.${name}`);
+      expect(figure.usPerDatagram, name).to.be.greaterThan(0);
+    }
+  });
+
   it('turns into figures, the issue targets and a table', function () {
     const f = stormFigures(r);
     expect(f.ours.exact).to.equal(3);
@@ -60,7 +71,10 @@ describe('bench boot storm section (tiny)', function () {
     expect(f.targets.map((t) => t.name)).to.have.length(9);
     const vsBaseline = f.targets.find((t) => t.name.includes('vs socat+ipmitool'))!;
     expect(vsBaseline.met).to.equal(null);
+    expect(f.floor!.cryptoUs).to.equal(r.floor!.crypto.usPerDatagram);
+    expect(f.targets.find((t) => t.name.includes('CPU per SOL packet'))!.value).to.include("Node's floor");
     const table = renderStorm(r, f).join('\n');
+    expect(table).to.include("Node's floor at the same console count");
     expect(table).to.include('## Boot storm');
     expect(table).to.include('CPU us per SOL packet');
   });
