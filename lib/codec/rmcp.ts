@@ -10,7 +10,7 @@
  *                   pad makes authType..nextHeader a multiple of 4 bytes (section 13.28.4).
  */
 import { BufferReader, BufferWriter, CodecError } from './buffer.js';
-import { computeAuthCode, verifyAuthCode, type IntegrityKeys } from '../crypto/integrity.js';
+import { verifyAuthCode, writeAuthCode, type IntegrityKeys } from '../crypto/integrity.js';
 import { decryptPayload, encryptedLength, encryptPayloadInto } from '../crypto/aes-cbc.js';
 import { ConfidentialityAlgorithm, IntegrityAlgorithm, integrityCodeLength } from '../crypto/cipher-suites.js';
 
@@ -172,8 +172,7 @@ export function encodeV20(opts: EncodeV20Options): Buffer {
   out.fill(0xff, bodyEnd, bodyEnd + pad);
   out[bodyEnd + pad] = pad;
   out[bodyEnd + pad + 1] = NEXT_HEADER;
-  const code = computeAuthCode(crypto, out.subarray(4, unsignedEnd));
-  code.copy(out, unsignedEnd, 0, codeLength);
+  writeAuthCode(crypto, out.subarray(4, unsignedEnd), out, unsignedEnd);
   return out;
 }
 

@@ -4,6 +4,7 @@
  */
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { IntegrityAlgorithm, integrityCodeLength } from './cipher-suites.js';
+import { HmacSha1 } from './sha1.js';
 
 export interface IntegrityKeys {
   integrity: IntegrityAlgorithm;
@@ -26,6 +27,23 @@ interface CachedKey {
 }
 const keyObjects = new WeakMap<Buffer, CachedKey>();
 
+/** HMAC-SHA1-96 keys with their state made once (lib/crypto/sha1.ts), cached on the K1 Buffer like the KeyObjects. */
+interface CachedSha1 {
+  bytes: Buffer;
+  hmac: HmacSha1;
+}
+const sha1Keys = new WeakMap<Buffer, CachedSha1>();
+
+function sha1Key(k1: Buffer): HmacSha1 {
+  let cached = sha1Keys.get(k1);
+  if (!cached || !cached.bytes.equals(k1)) {
+    const bytes = Buffer.from(k1);
+    cached = { bytes, hmac: new HmacSha1(bytes) };
+    sha1Keys.set(k1, cached);
+  }
+  return cached.hmac;
+}
+
 export function hmacKey(k1: Buffer): KeyObject | Buffer {
   if (k1.length === 0) return k1; // createSecretKey refuses an empty key; createHmac takes it
   let cached = keyObjects.get(k1);
@@ -40,8 +58,11 @@ export function hmacKey(k1: Buffer): KeyObject | Buffer {
 export function computeAuthCode(keys: IntegrityKeys, data: Buffer): Buffer {
   const len = integrityCodeLength(keys.integrity);
   switch (keys.integrity) {
-    case IntegrityAlgorithm.HMAC_SHA1_96:
-      return createHmac('sha1', hmacKey(keys.k1)).update(data).digest().subarray(0, len);
+    case IntegrityAlgorithm.HMAC_SHA1_96: {
+      const code = Buffer.allocUnsafe(len);
+      sha1Key(keys.k1).macInto(data, 0, data.length, code, 0, len);
+      return code;
+    }
     case IntegrityAlgorithm.HMAC_MD5_128:
       return createHmac('md5', hmacKey(keys.k1)).update(data).digest().subarray(0, len);
     case IntegrityAlgorithm.HMAC_SHA256_128:
@@ -56,7 +77,19 @@ export function computeAuthCode(keys: IntegrityKeys, data: Buffer): Buffer {
   }
 }
 
+/** The AuthCode of `data` written into out[offset...] (integrityCodeLength bytes): no Buffer made for HMAC-SHA1-96. */
+export function writeAuthCode(keys: IntegrityKeys, data: Buffer, out: Buffer, offset: number): void {
+  if (keys.integrity === IntegrityAlgorithm.HMAC_SHA1_96) {
+    sha1Key(keys.k1).macInto(data, 0, data.length, out, offset, integrityCodeLength(keys.integrity));
+    return;
+  }
+  computeAuthCode(keys, data).copy(out, offset);
+}
+
 export function verifyAuthCode(keys: IntegrityKeys, data: Buffer, code: Buffer): boolean {
+  if (keys.integrity === IntegrityAlgorithm.HMAC_SHA1_96) {
+    return code.length === integrityCodeLength(keys.integrity) && sha1Key(keys.k1).matches(data, 0, data.length, code);
+  }
   const expected = computeAuthCode(keys, data);
   return expected.length === code.length && timingSafeEqual(expected, code);
 }
