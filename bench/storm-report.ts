@@ -165,7 +165,9 @@ export function renderStorm(r: BootStormResults, f: StormFigures): string[] {
       `bench process (clients, byte checks) ${r.ours.clientsCpuS.toFixed(2)} s; 1-minute load average ${r.ours.loadAvg1[0].toFixed(1)} at the boot, ${r.ours.loadAvg1[1].toFixed(1)} at the end. ` +
       `Bridge: ${r.ours.bridge.packetsReceived} SOL packets received, ${r.ours.bridge.packetsSent} sent, ${r.ours.bridge.retransmits} retransmits, ${r.ours.bridge.reconnects} reconnects, ` +
       `${r.ours.bridge.logBytesDropped} log bytes dropped; fake BMCs: ${r.ours.packets} data packets, ${r.ours.bmcRetransmits} retransmits, farm CPU ${r.ours.farmCpuS.toFixed(2)} s. ` +
-      `Bridge RSS ${mib(r.ours.memory.beforeConsolesBytes ?? 0)} before any console, ${mib(r.ours.memory.beforeStormBytes)} with all open, ${mib(r.ours.memory.peakBytes)} peak during the storm; after it, V8 heap used ${mib(r.ours.bridge.heapUsedBytes)}, array buffers ${mib(r.ours.bridge.arrayBuffersBytes)}.`,
+      `Bridge RSS ${mib(r.ours.memory.beforeConsolesBytes ?? 0)} before any console, ${mib(r.ours.memory.beforeStormBytes)} with all open, ${mib(r.ours.memory.peakBytes)} peak during the storm; after it, V8 heap used ${mib(r.ours.bridge.heapUsedBytes)}, array buffers ${mib(r.ours.bridge.arrayBuffersBytes)}. ` +
+      `During the storm, V8's young generation peaked at ${mib(r.ours.bridge.youngPeakBytes)} committed and its old space at ${mib(r.ours.bridge.oldPeakBytes)}; ` +
+      `${r.ours.bridge.gc.minor} scavenges (${r.ours.bridge.gc.minorMs.toFixed(0)} ms) and ${r.ours.bridge.gc.major} mark-compacts (${r.ours.bridge.gc.majorMs.toFixed(0)} ms).`,
   );
   out.push('');
   return out;

@@ -97,6 +97,11 @@ export interface BootStormResults {
       /** process.memoryUsage() of the bridge right after the storm */
       heapUsedBytes: number;
       arrayBuffersBytes: number;
+      /** V8's committed young generation and old space at their peaks during the storm */
+      youngPeakBytes: number;
+      oldPeakBytes: number;
+      /** garbage collections during the storm: scavenges and mark-compacts, with their summed pauses */
+      gc: { minor: number; minorMs: number; major: number; majorMs: number };
     };
     logs: { checked: number; exact: number; notExact: string[] };
     /** keystrokes on consoles that print their boot log, and on as many quiet consoles of the same bridge */
@@ -324,6 +329,14 @@ async function runOurs(cfg: BootStormConfig, farm: NodeChild<FarmReady>, dir: st
       cpuSystemS: cpu1.system - cpu0.system,
       heapUsedBytes: m1.heapUsed,
       arrayBuffersBytes: m1.arrayBuffers,
+      youngPeakBytes: m1.youngPeakBytes,
+      oldPeakBytes: m1.oldPeakBytes,
+      gc: {
+        minor: m1.gc.minor - m0.gc.minor,
+        minorMs: m1.gc.minorMs - m0.gc.minorMs,
+        major: m1.gc.major - m0.gc.major,
+        majorMs: m1.gc.majorMs - m0.gc.majorMs,
+      },
     },
     logs: logCheck,
     echo: {

@@ -43,6 +43,9 @@ describe('bench boot storm section (tiny)', function () {
     expect(o.bridge.packetsReceived).to.be.greaterThan(0);
     expect(o.memory.beforeConsolesBytes).to.be.greaterThan(0);
     expect(o.memory.peakBytes).to.be.greaterThan(0);
+    expect(o.bridge.youngPeakBytes, 'young generation sampled during the storm').to.be.greaterThan(0);
+    expect(o.bridge.oldPeakBytes, 'old space sampled during the storm').to.be.greaterThan(0);
+    expect(o.bridge.gc.minor).to.be.at.least(0);
     for (const e of [o.echo.printing, o.echo.quiet]) {
       expect(e.consoles).to.equal(1);
       expect(e.samples + e.failures, 'at least one key per echo console').to.be.greaterThan(0);
@@ -76,6 +79,7 @@ describe('bench boot storm section (tiny)', function () {
     const table = renderStorm(r, f).join('\n');
     expect(table).to.include("Node's floor at the same console count");
     expect(table).to.include('## Boot storm');
+    expect(table).to.include("V8's young generation peaked at");
     expect(table).to.include('CPU us per SOL packet');
   });
 });
