@@ -15,11 +15,12 @@ export interface IntegrityKeys {
 }
 
 /**
- * Mechanism "K1 KeyObject once" (issue 12, HMAC key state per packet): createHmac given a KeyObject made once per
- * K1 skips importing the raw key on every packet: 1.9-2.3 us per 300-byte HMAC-SHA1 against 2.2-2.6 us with the
- * raw Buffer (bench machine, /tmp micro-bench, two rounds). Node cannot clone an HMAC's keyed state; precomputing
- * the ipad/opad hashes and `hash.copy()`ing them per packet (RFC 2104 by hand) measured 2.6-2.8 us, slower than
- * createHmac, so it is not used. Cached on the K1 Buffer; a Buffer overwritten in place gets a new KeyObject.
+ * Mechanism "K1 KeyObject once" (issue 12, HMAC key state per packet), for HMAC-MD5-128 and HMAC-SHA256-128:
+ * createHmac given a KeyObject made once per K1 skips importing the raw key on every packet: 1.9-2.3 us per 300-byte
+ * HMAC against 2.2-2.6 us with the raw Buffer (bench machine, /tmp micro-bench, two rounds). Node cannot clone an
+ * HMAC's keyed state, and `hash.copy()` of precomputed ipad/opad hashes measured 2.6-2.8 us, slower than createHmac.
+ * HMAC-SHA1-96 (suites 1-3) goes further: lib/crypto/sha1.ts keeps the keyed SHA-1 states itself ("HMAC key state
+ * once"). Both are cached on the K1 Buffer; a Buffer overwritten in place gets a new key.
  */
 interface CachedKey {
   bytes: Buffer;

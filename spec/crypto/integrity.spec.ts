@@ -11,7 +11,7 @@ const HMACS = [
 ] as const;
 
 describe('crypto/integrity (IPMI 2.0 section 13.28.4)', () => {
-  it('the AuthCode made with a cached K1 KeyObject equals a one-shot createHmac(raw K1), truncated per algorithm', () => {
+  it('the AuthCode (SHA-1 from the cached key state, MD5 and SHA-256 from a cached KeyObject) equals a one-shot createHmac(raw K1), truncated per algorithm', () => {
     fc.assert(
       fc.property(
         fc.constantFrom(...HMACS),
@@ -30,12 +30,16 @@ describe('crypto/integrity (IPMI 2.0 section 13.28.4)', () => {
     );
   });
 
-  it('follows a K1 Buffer overwritten in place (the cached key is never stale)', () => {
+  it('follows a K1 Buffer overwritten in place (the cached key state is never stale)', () => {
     const k1 = Buffer.alloc(20, 1);
     const keys = { integrity: IntegrityAlgorithm.HMAC_SHA1_96, k1, password: Buffer.alloc(0) };
     const data = Buffer.from('session header and payload');
     expect(computeAuthCode(keys, data)).to.deep.equal(createHmac('sha1', Buffer.alloc(20, 1)).update(data).digest().subarray(0, 12));
+    const before = computeAuthCode(keys, data);
     k1.fill(2);
-    expect(computeAuthCode(keys, data)).to.deep.equal(createHmac('sha1', Buffer.alloc(20, 2)).update(data).digest().subarray(0, 12));
+    const after = createHmac('sha1', Buffer.alloc(20, 2)).update(data).digest().subarray(0, 12);
+    expect(computeAuthCode(keys, data)).to.deep.equal(after);
+    expect(verifyAuthCode(keys, data, after)).to.equal(true);
+    expect(verifyAuthCode(keys, data, before), 'the code of the old key').to.equal(false);
   });
 });
