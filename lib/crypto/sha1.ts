@@ -77,7 +77,7 @@ function finishHash(from: Int32Array, prefixBlocks: number, bytes: Uint8Array, s
   const rest = end - offset;
   const tail = finalBlocks;
   tail.fill(0);
-  tail.set(bytes.subarray(offset, end));
+  for (let i = 0; i < rest; i++) tail[i] = bytes[offset + i]!; // at most 63 bytes; no subarray object per hash
   tail[rest] = 0x80;
   const length = rest + 9 > BLOCK ? 2 * BLOCK : BLOCK;
   const bits = (prefixBlocks * BLOCK + end - start) * 8;
