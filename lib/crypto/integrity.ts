@@ -22,38 +22,33 @@ export interface IntegrityKeys {
  * HMAC-SHA1-96 (suites 1-3) goes further: lib/crypto/sha1.ts keeps the keyed SHA-1 states itself ("HMAC key state
  * once"). Both are cached on the K1 Buffer; a Buffer overwritten in place gets a new key.
  */
-interface CachedKey {
+interface CachedK1 {
+  /** a copy of K1 when cached: a K1 Buffer that no longer equals it was overwritten in place */
   bytes: Buffer;
-  key: KeyObject;
+  key?: KeyObject;
+  sha1?: HmacSha1;
 }
-const keyObjects = new WeakMap<Buffer, CachedKey>();
+const k1Cache = new WeakMap<Buffer, CachedK1>();
 
-/** HMAC-SHA1-96 keys with their state made once (lib/crypto/sha1.ts), cached on the K1 Buffer like the KeyObjects. */
-interface CachedSha1 {
-  bytes: Buffer;
-  hmac: HmacSha1;
+/** The cache entry of this K1 Buffer, new when there was none or the Buffer changed since. */
+function cachedK1(k1: Buffer): CachedK1 {
+  let cached = k1Cache.get(k1);
+  if (!cached || !cached.bytes.equals(k1)) {
+    cached = { bytes: Buffer.from(k1) };
+    k1Cache.set(k1, cached);
+  }
+  return cached;
 }
-const sha1Keys = new WeakMap<Buffer, CachedSha1>();
 
 function sha1Key(k1: Buffer): HmacSha1 {
-  let cached = sha1Keys.get(k1);
-  if (!cached || !cached.bytes.equals(k1)) {
-    const bytes = Buffer.from(k1);
-    cached = { bytes, hmac: new HmacSha1(bytes) };
-    sha1Keys.set(k1, cached);
-  }
-  return cached.hmac;
+  const cached = cachedK1(k1);
+  return (cached.sha1 ??= new HmacSha1(cached.bytes));
 }
 
 export function hmacKey(k1: Buffer): KeyObject | Buffer {
   if (k1.length === 0) return k1; // createSecretKey refuses an empty key; createHmac takes it
-  let cached = keyObjects.get(k1);
-  if (!cached || !cached.bytes.equals(k1)) {
-    const bytes = Buffer.from(k1);
-    cached = { bytes, key: createSecretKey(bytes) };
-    keyObjects.set(k1, cached);
-  }
-  return cached.key;
+  const cached = cachedK1(k1);
+  return (cached.key ??= createSecretKey(cached.bytes));
 }
 
 export function computeAuthCode(keys: IntegrityKeys, data: Buffer): Buffer {
